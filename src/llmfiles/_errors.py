@@ -1,0 +1,135 @@
+"""The one exception tree of llmfiles.
+
+Every error the library raises is an `LLMFilesError`; every foreign error (httpx, OS, JSON) is mapped
+at the boundary to the most specific class below with ``raise ... from exc``, so callers can catch
+by meaning and still see the cause::
+
+    LLMFilesError
+    ├── ConfigError                  a setting or argument is invalid (names the key and the value)
+    ├── ProviderError                the provider answered with an error status
+    │   ├── AuthenticationError      401/403: the key is missing, wrong or lacks permission
+    │   ├── NotFoundError            404: no such file at the provider
+    │   ├── RateLimitedError         429 (and GLM's 503 flow control): carries ``retry_after``
+    │   ├── QuotaExceededError       the account's file count or storage is used up
+    │   └── ServerError              5xx from the provider
+    ├── FileTooLargeError            refused before a byte was sent: larger than the purpose allows
+    ├── UnsupportedPurposeError      the provider does not know the purpose
+    ├── TransportError               the connection failed; nothing trustworthy came back
+    │   └── TransferTimeoutError     a connect/read/write/pool timeout (also a ``TimeoutError``)
+    ├── TransferIncompleteError      fewer bytes arrived than were declared
+    ├── IntegrityError               the bytes arrived but their size or SHA-256 does not match
+    └── UnsafeFilenameError          a name would escape the target directory or cannot be made safe
+
+`TransportError` and its subclasses are the errors a rollout may fall back on: the provider never gave a
+verdict, so trying the other arm is safe once the dispatcher has checked no file was stored.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "FileTooLargeError",
+    "IntegrityError",
+    "LLMFilesError",
+    "NotFoundError",
+    "ProviderError",
+    "QuotaExceededError",
+    "RateLimitedError",
+    "ServerError",
+    "TransferIncompleteError",
+    "TransferTimeoutError",
+    "TransportError",
+    "UnsafeFilenameError",
+    "UnsupportedPurposeError",
+]
+
+
+class LLMFilesError(Exception):
+    """Base of every error llmfiles raises; catch it to handle them all."""
+
+
+class ConfigError(LLMFilesError, ValueError):
+    """A setting or argument is invalid. The message quotes the key and the value; fix the configuration."""
+
+
+class ProviderError(LLMFilesError):
+    """The provider answered with an error status.
+
+    Args:
+        message: what went wrong and what to do next.
+        provider: ``"kimi"`` or ``"glm"``.
+        status: the HTTP status code.
+        code: the provider's own error code or type (GLM ``"1214"``, Kimi ``"invalid_request_error"``).
+        provider_message: the provider's message, verbatim.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int,
+        code: str | None = None,
+        provider_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+        self.code = code
+        self.provider_message = provider_message
+
+
+class AuthenticationError(ProviderError):
+    """The API key is missing, wrong or lacks permission (401/403). Check the key's environment variable."""
+
+
+class NotFoundError(ProviderError):
+    """The provider has no such file (404). It may have been deleted or never finished uploading."""
+
+
+class RateLimitedError(ProviderError):
+    """The provider is throttling us (429). Retried automatically; seen only after retries ran out.
+
+    ``retry_after`` is the wait in seconds the provider asked for, or None when it named none.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class QuotaExceededError(ProviderError):
+    """The account's file count or storage quota is used up. Delete old files, then upload again."""
+
+
+class ServerError(ProviderError):
+    """The provider failed (5xx). Retried automatically; seen only after retries ran out."""
+
+
+class FileTooLargeError(LLMFilesError, ValueError):
+    """The file is larger than the provider allows for this purpose; refused before a byte was sent."""
+
+
+class UnsupportedPurposeError(LLMFilesError, ValueError):
+    """The provider does not accept this purpose; the message lists the ones it does."""
+
+
+class TransportError(LLMFilesError, ConnectionError):
+    """The connection failed before a complete answer arrived (reset, refused, closed early)."""
+
+
+class TransferTimeoutError(TransportError, TimeoutError):
+    """A connect, read, write or pool timeout ran out. Raise the timeout or check the network."""
+
+
+class TransferIncompleteError(LLMFilesError):
+    """Fewer bytes arrived than the server declared. No partial file is left; retry the transfer."""
+
+
+class IntegrityError(LLMFilesError):
+    """The bytes arrived but their size or SHA-256 differs from what was expected. Nothing was kept."""
+
+
+class UnsafeFilenameError(LLMFilesError, ValueError):
+    """A filename would land outside the target directory or cannot be made safe."""
