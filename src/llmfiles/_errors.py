@@ -18,7 +18,10 @@ by meaning and still see the cause::
     │   └── TransferTimeoutError     a connect/read/write/pool timeout (also a ``TimeoutError``)
     ├── TransferIncompleteError      fewer bytes arrived than were declared
     ├── IntegrityError               the bytes arrived but their size or SHA-256 does not match
-    └── UnsafeFilenameError          a name would escape the target directory or cannot be made safe
+    ├── UnsafeFilenameError          a name would escape the target directory or cannot be made safe
+    └── RegistryError                the upload registry's database failed or refused an operation
+        ├── ReferenceCountError      a reference was released that was never taken
+        └── ClaimLostError           an upload claim ran out its lease and another worker took over
 
 `TransportError` and its subclasses are the errors a rollout may fall back on: the provider never gave a
 verdict, so trying the other arm is safe once the dispatcher has checked no file was stored.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "ClaimLostError",
     "ConfigError",
     "FileTooLargeError",
     "IntegrityError",
@@ -36,6 +40,8 @@ __all__ = [
     "ProviderError",
     "QuotaExceededError",
     "RateLimitedError",
+    "ReferenceCountError",
+    "RegistryError",
     "ServerError",
     "TransferIncompleteError",
     "TransferTimeoutError",
@@ -133,3 +139,27 @@ class IntegrityError(LLMFilesError):
 
 class UnsafeFilenameError(LLMFilesError, ValueError):
     """A filename would land outside the target directory or cannot be made safe."""
+
+
+class RegistryError(LLMFilesError):
+    """The upload registry's database failed (unreachable, locked too long, schema too new) or refused.
+
+    The message names the backend and what to check; the database's own error is the ``__cause__``.
+    """
+
+
+class ReferenceCountError(RegistryError, ValueError):
+    """A reference was released that was never taken (the count would go below zero). Nothing changed;
+    pair every ``release`` with a ``claim`` answered REUSE, a ``complete`` or an ``acquire``."""
+
+
+class ClaimLostError(RegistryError):
+    """An upload claim ran out its lease and another worker took the content over before ``complete``.
+
+    ``file_id`` is the provider file this worker uploaded and the registry did not record: delete it at
+    the provider (or keep it and ``claim`` again), and raise ``lease_s`` if uploads take that long.
+    """
+
+    def __init__(self, message: str, *, file_id: str) -> None:
+        super().__init__(message)
+        self.file_id = file_id

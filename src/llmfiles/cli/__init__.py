@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from llmfiles.cli._rollout import rollout_app
+from llmfiles.cli._transfer import register as register_transfer
+
 app = typer.Typer(no_args_is_help=True, help="Move files to and from LLM providers' Files APIs.")
+app.add_typer(rollout_app, name="rollout")
+register_transfer(app)
 
 
 def main() -> None:

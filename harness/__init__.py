@@ -1,0 +1,34 @@
+"""The proving ground of llmfiles: every claim measured, a report written, load runs through a service.
+
+Run it as ``python -m harness bench [--quick] [--out DIR]`` or ``python -m harness load ...``.
+"""
+
+from harness._claims import CLAIMS, TOPICS, Claim, Op, Priority, claim_by_id
+from harness._lost import LostReport, find_lost
+from harness._report import ReportFiles, write_report
+from harness._series import Collected, MemoryPoint, PeerFigure, ThroughputPoint, TimelinePoint
+from harness._verdict import Measurement, Outcome, Verdict, exit_code, judge, judge_all
+
+__all__ = [
+    "CLAIMS",
+    "TOPICS",
+    "Claim",
+    "Collected",
+    "LostReport",
+    "Measurement",
+    "MemoryPoint",
+    "Op",
+    "Outcome",
+    "PeerFigure",
+    "Priority",
+    "ReportFiles",
+    "ThroughputPoint",
+    "TimelinePoint",
+    "Verdict",
+    "claim_by_id",
+    "exit_code",
+    "find_lost",
+    "judge",
+    "judge_all",
+    "write_report",
+]

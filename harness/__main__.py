@@ -1,0 +1,5 @@
+"""``python -m harness``."""
+
+from harness._cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""The bench's cases in the order they run: cheap, mock-free cases first so a broken mock still leaves
+the pure verdicts, memory last among the transfers because its 1 GB files dominate the run's time."""
+
+from __future__ import annotations
+
+from harness._bench import Case
+from harness._concurrency import measure_concurrency
+from harness._fallback import measure_fallback
+from harness._memory import measure_memory
+from harness._overhead import measure_overhead
+from harness._rollback import measure_rollback
+from harness._singleflight import measure_single_flight
+from harness._split import measure_split
+from harness._stall import measure_stall
+from harness._throughput import measure_throughput
+from harness._timeouts import measure_timeouts
+from harness._traversal import measure_traversal
+
+__all__ = ["CASES"]
+
+CASES: tuple[Case, ...] = (
+    Case("split", ("split.uniform", "split.sticky", "split.monotonic"), measure_split),
+    Case("traversal", ("traversal.escapes",), measure_traversal),
+    Case("single-flight", ("single-flight.fetches",), measure_single_flight),
+    Case("concurrency", ("concurrency.success", "concurrency.lost"), measure_concurrency),
+    Case("overhead", ("overhead.cpu",), measure_overhead),
+    Case("stall", ("no-blocking.p99", "no-blocking.max"), measure_stall),
+    Case(
+        "throughput",
+        ("throughput.ratio", "latency.p50-drop", "latency.p99-drop", "timeouts.rate"),
+        measure_throughput,
+    ),
+    Case("fallback", ("fallback.rate", "fallback.duplicates"), measure_fallback),
+    Case("rollback", ("rollback.detect",), measure_rollback),
+    Case("timeouts", ("timeouts.reduction",), measure_timeouts),
+    Case("memory", ("mem-upload.peak", "mem-upload.reduction", "mem-download.flat"), measure_memory),
+)

@@ -1,0 +1,154 @@
+"""One memory measurement in a fresh process: ``python -m harness._memprobe CLIENT OP ...``.
+
+Why a subprocess per measurement: a peak is a high-water mark, and a process that already moved a 1 GB
+file keeps allocator arenas and caches that would blur the next number. Imports and client construction
+happen before memray starts tracking, so the peak is the transfer's own, not the cost of importing httpx.
+
+Prints one JSON line: ``{"peak_bytes": ..., "seconds": ..., "file_id": ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import memray
+
+from harness._context import API_KEY
+
+__all__ = ["CLIENTS", "bench_spec", "main"]
+
+# Peers are included where the DESIGN.md figures table has a row for them, so the report can put our
+# numbers next to the same clients measured the same way in the same run.
+CLIENTS = {
+    "upload": ("legacy", "async", "openai-path", "openai-fileobj", "httpx-fileobj"),
+    "download": ("legacy", "async", "openai-content", "httpx-stream"),
+}
+
+
+def bench_spec(provider: str, max_bytes: int) -> Any:
+    """The provider's spec with the ``batch``/``file-extract`` limits raised to `max_bytes`.
+
+    The 1 GB row of the memory table is above every real provider limit; the spec is data, so the bench
+    raises it here (and the mock's own limit through its settings) instead of patching the client.
+    """
+    from llmfiles.providers import PurposeLimit, provider_by_name
+
+    spec = provider_by_name(provider)
+    purposes = {
+        name: dataclasses.replace(limit, max_bytes=max(limit.max_bytes, max_bytes))
+        if isinstance(limit, PurposeLimit)
+        else limit
+        for name, limit in spec.purposes.items()
+    }
+    return dataclasses.replace(spec, purposes=purposes)
+
+
+def _need(path: Path | None) -> Path:
+    if path is None:
+        raise SystemExit("--file is required to upload")
+    return path
+
+
+def _base(args: argparse.Namespace) -> str:
+    return f"{args.url}/kimi/v1" if args.provider == "kimi" else f"{args.url}/glm/api/paas/v4"
+
+
+def _prepare(args: argparse.Namespace) -> Callable[[], Any]:
+    """Build the client and return the transfer as a zero-argument callable, untracked."""
+    spec = bench_spec(args.provider, args.max_bytes)
+    base = _base(args)
+    path = Path(args.file) if args.file else None
+    dest = Path(args.dest) if args.dest else Path(tempfile.mkdtemp(prefix="memprobe-"))
+    if args.client == "legacy":
+        from llmfiles.legacy import LegacyFilesClient
+
+        legacy = LegacyFilesClient(spec, api_key=API_KEY, base_url=base)
+        if args.op == "upload":
+            return lambda: legacy.upload(_need(path), purpose=args.purpose).file.id
+        return lambda: legacy.download(args.file_id, dest)
+    if args.client == "async":
+        from llmfiles.transfer import AsyncFilesClient
+
+        # The loop and the client (its connection pool, its TLS context) exist before tracking starts,
+        # as they would in a long-running service; the tracked call is the transfer alone.
+        runner = asyncio.Runner()
+        client = runner.run(AsyncFilesClient(spec, api_key=API_KEY, base_url=base).__aenter__())
+        if args.op == "upload":
+            return lambda: runner.run(client.upload(_need(path), purpose=args.purpose)).file.id
+        return lambda: runner.run(client.download(args.file_id, dest))
+    if args.client.startswith("openai"):
+        import openai
+
+        sdk = openai.OpenAI(api_key=API_KEY, base_url=base, max_retries=0)
+        if args.client == "openai-path":
+            return lambda: sdk.files.create(file=_need(path), purpose=args.purpose).id
+        if args.client == "openai-fileobj":
+
+            def upload_fileobj() -> str:
+                with _need(path).open("rb") as handle:
+                    return sdk.files.create(file=handle, purpose=args.purpose).id
+
+            return upload_fileobj
+        return lambda: len(sdk.files.content(args.file_id).content)
+    import httpx
+
+    http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=300)
+    if args.client == "httpx-fileobj":
+
+        def upload_httpx() -> str:
+            with _need(path).open("rb") as handle:
+                response = http.post("/files", files={"file": handle}, data={"purpose": args.purpose})
+            response.raise_for_status()
+            return str(response.json()["id"])
+
+        return upload_httpx
+
+    def download_httpx() -> int:
+        with (
+            http.stream("GET", f"/files/{args.file_id}/content") as response,
+            open(dest / "out", "wb") as out,
+        ):
+            response.raise_for_status()
+            for chunk in response.iter_bytes(256 * 1024):
+                out.write(chunk)
+        return (dest / "out").stat().st_size
+
+    return download_httpx
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness._memprobe")
+    parser.add_argument("client")
+    parser.add_argument("op", choices=sorted(CLIENTS))
+    parser.add_argument("--url", required=True, help="the mock provider's root URL")
+    parser.add_argument("--provider", default="glm")
+    parser.add_argument("--purpose", default="batch")
+    parser.add_argument("--file", help="file to upload")
+    parser.add_argument("--file-id", help="provider file id to download")
+    parser.add_argument("--dest", help="download directory")
+    parser.add_argument("--max-bytes", type=int, default=0)
+    parser.add_argument("--trace", required=True, help="memray capture file to write")
+    args = parser.parse_args(argv)
+    if args.client not in CLIENTS[args.op]:
+        parser.error(f"client={args.client!r} cannot {args.op}; use one of {CLIENTS[args.op]}")
+    transfer = _prepare(args)
+    started = time.perf_counter()
+    with memray.Tracker(args.trace, file_format=memray.FileFormat.AGGREGATED_ALLOCATIONS):
+        outcome = transfer()
+    seconds = time.perf_counter() - started
+    peak = memray.FileReader(args.trace).metadata.peak_memory
+    print(json.dumps({"peak_bytes": peak, "seconds": seconds, "result": str(outcome)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""report.md, report.json and the plots, written from verdicts and collected data.
+
+Each file is written to a temporary name in the same directory and renamed into place, so a run that
+dies half-way never leaves a truncated report that looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness._plots import draw_all
+from harness._series import Collected
+from harness._verdict import Outcome, Verdict, exit_code
+
+__all__ = ["ReportFiles", "write_report"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFiles:
+    """Where a report landed."""
+
+    markdown: Path
+    json: Path
+    plots: tuple[Path, ...]
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) or math.isinf(value) else value
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: a ratio over zero becomes null rather than an invalid document."""
+    if isinstance(value, float):
+        return _finite(value)
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _row(verdict: Verdict) -> dict[str, Any]:
+    measurement = verdict.measurement
+    return {
+        "id": verdict.claim.id,
+        "topic": verdict.claim.topic,
+        "claim": verdict.claim.text,
+        "source": verdict.claim.source,
+        "priority": str(verdict.claim.priority),
+        "claimed": verdict.claim.claimed,
+        "threshold": verdict.claim.threshold,
+        "unit": verdict.claim.unit,
+        "measured": _finite(measurement.value) if measurement else None,
+        "measured_text": verdict.measured,
+        "verdict": str(verdict.outcome),
+        "how": verdict.claim.how,
+        "note": measurement.note if measurement else "",
+        "detail": dict(measurement.detail) if measurement else {},
+    }
+
+
+def _markdown(
+    verdicts: Sequence[Verdict], data: Collected, plots: Sequence[Path], meta: Mapping[str, Any]
+) -> str:
+    failed = [v for v in verdicts if v.fails_run]
+    passed = sum(v.outcome is Outcome.PASS for v in verdicts)
+    lines = [
+        "# llmfiles bench report",
+        "",
+        " · ".join(f"{key}: {value}" for key, value in meta.items()),
+        "",
+        f"**{passed}/{len(verdicts)} claims hold; "
+        + (
+            f"{len(failed)} must-claim(s) did not: {', '.join(v.claim.id for v in failed)}.**"
+            if failed
+            else "every must-claim holds.**"
+        ),
+        "",
+        "| claim | source | priority | claimed | measured | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for verdict in verdicts:
+        claim = verdict.claim
+        lines.append(
+            f"| `{claim.id}` {claim.text} | {claim.source} | {claim.priority} | {claim.claimed} "
+            f"| {verdict.measured} | **{verdict.outcome}** |"
+        )
+    lines += ["", "## How each claim was measured", ""]
+    for verdict in verdicts:
+        note = verdict.measurement.note if verdict.measurement else ""
+        lines.append(f"- `{verdict.claim.id}`: {verdict.claim.how}." + (f" *{note}*" if note else ""))
+    if data.peers:
+        lines += [
+            "",
+            "## Peers in the same run",
+            "",
+            "| peer | figure | theirs | ours | ours/theirs |",
+            "|---|---|---|---|---|",
+        ]
+        for peer in data.peers:
+            lines.append(
+                f"| {peer.peer} | {peer.figure} | {peer.theirs:.3g} {peer.unit} "
+                f"| {peer.ours:.3g} {peer.unit} | {peer.ratio:.3g} |"
+            )
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{path.stem}]({path.name})" for path in plots]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(
+    out_dir: Path, verdicts: Sequence[Verdict], data: Collected, meta: Mapping[str, Any]
+) -> ReportFiles:
+    """Write report.md, report.json and the PNG plots into `out_dir` (created if missing).
+
+    Args:
+        out_dir: target directory; existing report files there are replaced.
+        verdicts: one per claim, in table order.
+        data: the raw figures; stored in report.json so plots can be redrawn later.
+        meta: run facts for the header (mode, duration, machine); must be JSON-serialisable.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = tuple(draw_all(data, out_dir))
+    document = {
+        "meta": dict(meta),
+        "exit_code": exit_code(verdicts),
+        "claims": [_row(verdict) for verdict in verdicts],
+        "peers": [
+            {
+                "peer": p.peer,
+                "figure": p.figure,
+                "unit": p.unit,
+                "theirs": p.theirs,
+                "ours": p.ours,
+                "ratio": p.ratio,
+            }
+            for p in data.peers
+        ],
+        "plots": [path.name for path in plots],
+        "data": data.to_json(),
+    }
+    json_path = out_dir / "report.json"
+    md_path = out_dir / "report.md"
+    _atomic_write(json_path, json.dumps(_clean(document), indent=2, default=str, allow_nan=False) + "\n")
+    _atomic_write(md_path, _markdown(verdicts, data, plots, meta))
+    return ReportFiles(markdown=md_path, json=json_path, plots=plots)

@@ -1,0 +1,121 @@
+"""Throughput, latency and the realistic timeout rate: both arms, each concurrency, one run, `realistic`.
+
+At each level the two arms run back to back on the same files against the same mock, their order
+alternating between levels so a slow drift of the shared machine does not always hit the same arm.
+Latency percentiles pool the successful uploads of every level; both arms upload the same number of
+files at each level, so the pools are weighted alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+from harness._arms import BatchResult, run_async_batch, run_legacy_batch
+from harness._context import API_KEY, BenchContext
+from harness._series import PeerFigure, ThroughputPoint
+from harness._stats import percentile
+from harness._verdict import Measurement
+
+__all__ = ["measure_throughput"]
+
+
+def _point(batch: BatchResult) -> ThroughputPoint:
+    return ThroughputPoint(
+        batch.arm, batch.concurrency, len(batch.done), batch.bytes, batch.seconds, len(batch.errors)
+    )
+
+
+def _drop(ours: float, theirs: float) -> float:
+    return (1 - ours / theirs) * 100 if theirs > 0 else float("nan")
+
+
+async def measure_throughput(ctx: BenchContext) -> list[Measurement]:
+    config = ctx.config
+    paths = [ctx.files.get(config.throughput_file_size, f"tp-{i}.txt") for i in range(config.files_per_level)]
+    batches: dict[str, list[BatchResult]] = {"legacy": [], "async": []}
+    for index, level in enumerate(config.concurrency_levels):
+        await asyncio.to_thread(ctx.mock.reset)
+        await asyncio.to_thread(ctx.mock.set_profile, "realistic")
+        order = ("legacy", "async") if index % 2 == 0 else ("async", "legacy")
+        for arm in order:
+            if arm == "legacy":
+                batch = await run_legacy_batch(ctx, paths, concurrency=level)
+            else:
+                batch = await run_async_batch(ctx, paths, concurrency=level)
+            batches[arm].append(batch)
+            ctx.data.throughput.append(_point(batch))
+    await asyncio.to_thread(ctx.mock.set_profile, "calm")
+
+    top = {arm: runs[-1] for arm, runs in batches.items()}
+    # files/s ratio; both arms attempted the same files, so failures count against the arm that had them.
+    files_ratio = (
+        _point(top["async"]).files_per_s / _point(top["legacy"]).files_per_s
+        if _point(top["legacy"]).files_per_s > 0
+        else float("nan")
+    )
+    latency = {arm: [s for b in runs for s in b.latencies_s] for arm, runs in batches.items()}
+    ctx.data.latency_s.update(latency)
+    pct = {arm: {q: percentile(samples, q) for q in (50, 95, 99)} for arm, samples in latency.items()}
+    async_runs = batches["async"]
+    attempted = sum(b.attempted for b in async_runs)
+    timeouts = sum(b.timeouts for b in async_runs)
+    legacy_timeouts = sum(b.timeouts for b in batches["legacy"])
+    await _curl_ceiling(ctx)
+    level = config.concurrency_levels[-1]
+    detail_tp = {
+        "concurrency": level,
+        "async_files_per_s": round(_point(top["async"]).files_per_s, 2),
+        "legacy_files_per_s": round(_point(top["legacy"]).files_per_s, 2),
+        "async_mb_per_s": round(_point(top["async"]).mb_per_s, 2),
+        "legacy_mb_per_s": round(_point(top["legacy"]).mb_per_s, 2),
+        "file_size_bytes": config.throughput_file_size,
+        "files_per_level": config.files_per_level,
+    }
+    ms = {arm: {f"p{q}_ms": round(v * 1000, 1) for q, v in qs.items()} for arm, qs in pct.items()}
+    return [
+        Measurement(
+            "throughput.ratio", files_ratio, detail_tp, "legacy gets one thread per concurrent upload"
+        ),
+        Measurement("latency.p50-drop", _drop(pct["async"][50], pct["legacy"][50]), ms),
+        Measurement("latency.p99-drop", _drop(pct["async"][99], pct["legacy"][99]), ms),
+        Measurement(
+            "timeouts.rate",
+            timeouts / attempted * 100 if attempted else float("nan"),
+            {
+                "async_timeouts": timeouts,
+                "async_attempted": attempted,
+                "legacy_timeouts": legacy_timeouts,
+                "legacy_attempted": sum(b.attempted for b in batches["legacy"]),
+            },
+        ),
+    ]
+
+
+async def _curl_ceiling(ctx: BenchContext) -> None:
+    """curl and our async arm uploading the same files one at a time under `calm`: the loopback ceiling."""
+    curl = shutil.which("curl")
+    if curl is None:
+        return
+    paths = [ctx.files.get(ctx.config.throughput_file_size, f"tp-{i}.txt") for i in range(8)]
+    await asyncio.to_thread(ctx.mock.reset)
+    started = ctx.clock()
+    for path in paths:
+        process = await asyncio.create_subprocess_exec(
+            curl,
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-H",
+            f"Authorization: Bearer {API_KEY}",
+            "-F",
+            f"file=@{path}",
+            "-F",
+            "purpose=file-extract",
+            f"{ctx.mock.kimi_base_url}/files",
+        )
+        await process.wait()
+    theirs = (ctx.clock() - started) / len(paths)
+    ours = await run_async_batch(ctx, paths, concurrency=1)
+    per_upload = ours.seconds / max(1, len(ours.done))
+    ctx.data.peers.append(PeerFigure("curl", "seconds per sequential upload (calm)", "s", theirs, per_upload))

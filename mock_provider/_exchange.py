@@ -1,0 +1,137 @@
+"""One connection's request/response loop, with chaos applied on the wire.
+
+Order of events for a provider request: decide the chaos, then
+hang | reset (after K body bytes or the whole request) | carry out the request (or drain it for an
+injected error) -> latency -> lost response (RST) | malformed | partial | normal answer (maybe slow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import h11
+
+from mock_provider._api import FilesApi, Outcome, Request, Target, json_response, route
+from mock_provider._chaos import Decision
+from mock_provider._control import Control
+from mock_provider._journal import Entry
+from mock_provider._providers import CHAOS_ERROR_KINDS
+from mock_provider._rules import Error, Hang, LostResponse, Malformed, Partial, Reset
+from mock_provider._state import MockState
+from mock_provider._wire import Pacer, PeerGoneError, RequestBody, Response, Wire
+
+_DEFAULT_RETRY_AFTER = 1
+
+
+class Exchange:
+    """Serves one accepted socket until the client leaves, a fault ends it, or the server stops."""
+
+    def __init__(self, sock: socket.socket, state: MockState) -> None:
+        self._wire = Wire(sock)
+        self._state = state
+        self._api = FilesApi(state)
+        self._control = Control(state)
+
+    async def run(self) -> None:
+        try:
+            while (head := await self._wire.next_request()) is not None:
+                if not await self._serve(head) or not self._wire.next_cycle():
+                    break
+        except h11.RemoteProtocolError:
+            await self._wire.respond_to_bad_request(400)
+        except PeerGoneError:
+            pass  # the client went away mid-exchange: nothing left to answer
+        finally:
+            self._wire.close()
+
+    async def _serve(self, head: h11.Request) -> bool:
+        """Answer one request; False when the connection must not be reused."""
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in head.headers}
+        request = Request.from_target(head.method.decode("ascii"), head.target.decode("latin-1"), headers)
+        if request.path.startswith("/_"):
+            body = RequestBody(self._wire)
+            response = await self._control.handle(request, body)
+            await body.drain()
+            await self._wire.respond(response)
+            return True
+        target = route(request.method, request.path)
+        if target is None:
+            await RequestBody(self._wire).drain()
+            message = f"{request.method} {request.path} is not a Files API route of this mock"
+            await self._wire.respond(json_response(404, {"error": {"message": message}}))
+            return True
+        decision = self._state.chaos.decide(target.provider.name, target.operation, request.method)
+        journal = self._state.journal
+        entry = journal.begin(target.provider.name, target.operation, request.method, request.path)
+        entry.fault, entry.latency_s = decision.fault, decision.latency_s
+        started = time.perf_counter()
+        body = RequestBody(self._wire, _pacer(decision))
+        try:
+            return await self._answer(target, request, body, decision, entry)
+        finally:
+            entry.bytes_in = body.bytes_in
+            entry.duration_s = time.perf_counter() - started
+            journal.finish(entry)
+
+    async def _answer(
+        self, target: Target, request: Request, body: RequestBody, decision: Decision, entry: Entry
+    ) -> bool:
+        effect = decision.terminal
+        if isinstance(effect, Hang):
+            await self._wire.wait_until_peer_gone()
+            return False
+        if isinstance(effect, Reset):
+            await body.drain(effect.after_request_bytes)
+            self._wire.reset()
+            return False
+        if isinstance(effect, Error):
+            await body.drain()
+            outcome = Outcome(_injected_error(target, effect))
+        else:
+            outcome = await self._api.handle(target, request, body)
+            await body.drain()
+        entry.file_id, entry.sha256 = outcome.file_id, outcome.sha256
+        if decision.latency_s > 0:
+            await asyncio.sleep(decision.latency_s)
+        if isinstance(effect, LostResponse):
+            self._wire.reset()
+            return False
+        response = outcome.response
+        if isinstance(effect, Malformed):
+            response = _malformed(response)
+        entry.status = response.status
+        if isinstance(effect, Partial):
+            entry.bytes_out = await self._wire.respond(
+                response, cut_at=int(response.length * effect.fraction)
+            )
+            self._wire.close()
+            return False
+        entry.bytes_out = await self._wire.respond(response, pacer=_pacer(decision))
+        return True
+
+
+def _pacer(decision: Decision) -> Pacer | None:
+    return Pacer(decision.bytes_per_second) if decision.bytes_per_second is not None else None
+
+
+def _injected_error(target: Target, effect: Error) -> Response:
+    provider = target.provider
+    message = f"injected {effect.status} ({CHAOS_ERROR_KINDS[effect.status]}) by the mock's chaos rules"
+    headers: tuple[tuple[str, str], ...] = ()
+    if effect.status == 429:
+        wait = effect.retry_after if effect.retry_after is not None else _DEFAULT_RETRY_AFTER
+        message = f"rate limit reached, please try again after {wait} seconds"
+        headers = (("Retry-After", str(wait)),)
+    # The rule's status wins over the provider's usual one for that kind (GLM's 435 vs an injected 413).
+    return json_response(
+        effect.status, provider.error_body(CHAOS_ERROR_KINDS[effect.status], message), headers
+    )
+
+
+def _malformed(response: Response) -> Response:
+    """A 200 whose JSON stops half-way (a body that ends inside a string never parses)."""
+    text = response.body if response.file is None and response.body else b'{"id": "file-truncated"}'
+    cut = text[: max(1, len(text) // 2)] + b'"'
+    return Response(200, (("Content-Type", "application/json"),), cut)

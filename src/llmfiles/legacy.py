@@ -1,0 +1,142 @@
+"""The old synchronous path, kept on purpose: the rollout's control arm and the benchmark baseline.
+
+`LegacyFilesClient` behaves the way the code it replaces did: synchronous, the whole file read into
+memory, a new connection (a fresh ``httpx.Client``) for every call, no retries, blocking whatever thread
+calls it (inside an event loop, the whole loop). Do not "improve" it: its value is being the old
+behaviour, so the rollout compares the new arm against what production really ran, and the benchmarks
+measure the claims against the real baseline.
+
+Two things are deliberately not old behaviour, because keeping them would be a vulnerability, not a
+baseline: downloaded names are sanitised and joined safely, and provider errors map to the same error
+tree as the async arm (so the rollout compares outcomes by meaning).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+from llmfiles._errors import ConfigError, TransportError
+from llmfiles.providers import ProviderSpec
+from llmfiles.transfer import (
+    FileObject,
+    UploadResult,
+    parse_content_disposition,
+    safe_join,
+    sanitize_filename,
+)
+from llmfiles.transfer._failures import provider_error, transport_error
+from llmfiles.transfer._local import check_upload, unreadable, unwritable
+
+__all__ = ["LegacyFilesClient"]
+
+
+class LegacyFilesClient:
+    """The old synchronous Files API client (control arm and baseline; see the module docstring).
+
+    Args:
+        provider: which provider (`KIMI`, `GLM`).
+        api_key: the bearer key; it never appears in errors or reprs.
+        base_url: the API root; the provider's public root when None.
+        timeout: one timeout for every phase, in seconds, as the old code had.
+
+    Raises:
+        ConfigError: `api_key` is empty.
+    """
+
+    def __init__(
+        self, provider: ProviderSpec, *, api_key: str, base_url: str | None = None, timeout: float = 60.0
+    ) -> None:
+        if not api_key:
+            raise ConfigError(f"api_key is empty; set {provider.api_key_env} or pass api_key=")
+        self.provider = provider
+        self.base_url = (base_url or provider.default_base_url).rstrip("/")
+        self.timeout = timeout
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        return f"LegacyFilesClient(provider={self.provider.name!r}, base_url={self.base_url!r})"
+
+    def _request(self, method: str, path: str, *, action: str, **kwargs: object) -> httpx.Response:
+        # A fresh client per call: a new TCP connection every time, exactly the old cost.
+        try:
+            with httpx.Client(
+                base_url=self.base_url + "/",
+                headers={"Authorization": f"Bearer {self._api_key}"},
+                timeout=self.timeout,
+            ) as client:
+                response = client.request(method, path, **kwargs)  # type: ignore[arg-type]
+        except httpx.TransportError as exc:
+            raise transport_error(self.provider, exc, action=action) from exc
+        if not response.is_success:
+            raise provider_error(self.provider, response, now=time.time())
+        return response
+
+    def upload(self, path: str | os.PathLike[str], *, purpose: str) -> UploadResult:
+        """Read the whole file into memory and post it in one request.
+
+        Raises the same errors as `AsyncFilesClient.upload`, without any retry.
+        """
+        path = Path(path)
+        self.provider.limit_for(purpose)
+        try:
+            # The size and purpose checks are shared with the async arm: both refuse the same files.
+            size = check_upload(self.provider, path, purpose, path.stat())
+            data = path.read_bytes()
+        except OSError as exc:
+            raise unreadable(path, exc) from exc
+        response = self._request(
+            "POST",
+            "files",
+            action=f"upload {path.name}",
+            files={"file": (path.name, data, "application/octet-stream")},
+            data={"purpose": purpose},
+        )
+        file = FileObject.from_json(_json_object(response))
+        return UploadResult(
+            file=file, sha256=hashlib.sha256(data).hexdigest(), size=size, attempts=1, reconciled=False
+        )
+
+    def download(self, file_id: str, dest_dir: str | os.PathLike[str]) -> Path:
+        """Read the whole body into memory, then write it under the provider's (sanitised) name.
+
+        An existing file of that name is overwritten, as before; the write is not atomic, as before.
+        """
+        response = self._request(
+            "GET", f"files/{quote(file_id, safe='')}/content", action=f"download {file_id}"
+        )
+        header = response.headers.get("Content-Disposition")
+        name = (parse_content_disposition(header) if header else None) or file_id
+        target = safe_join(dest_dir, sanitize_filename(name))
+        try:
+            target.write_bytes(response.content)
+        except OSError as exc:
+            raise unwritable(dest_dir, exc) from exc
+        return target
+
+    def list(self) -> list[FileObject]:
+        """The files the first page of the listing shows (the old code never paged)."""
+        data = _json_object(self._request("GET", "files", action="list files"))
+        items = data.get("data")
+        if not isinstance(items, list):
+            raise TransportError("the provider's file list has no 'data' array; retry the call")
+        return [FileObject.from_json(item) for item in items]
+
+    def delete(self, file_id: str) -> None:
+        """Delete `file_id` at the provider."""
+        self._request("DELETE", f"files/{quote(file_id, safe='')}", action=f"delete {file_id}")
+
+
+def _json_object(response: httpx.Response) -> dict[str, object]:
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise TransportError("the provider's answer is not JSON; the answer is malformed, retry") from exc
+    if not isinstance(data, dict):
+        raise TransportError("the provider's answer is not a JSON object; retry the call")
+    return data

@@ -1,0 +1,46 @@
+"""The upload registry: dedup by SHA-256 per provider, reference counts and quota clean-up.
+
+SQLite (one WAL file) by default, PostgreSQL when several hosts share it; all of it async. The claim
+protocol is described in `UploadRegistry`'s module; `ensure_uploaded` runs it for a caller::
+
+    async with open_registry("sqlite:///registry.db") as registry:
+        key = ContentKey("kimi", "file-extract", sha256)
+        record = await ensure_uploaded(registry, key, size=size, upload=upload_and_return_file_id)
+        ...
+        await registry.release(key)
+"""
+
+from llmfiles._errors import ClaimLostError, ReferenceCountError, RegistryError
+from llmfiles.registry._ensure import ensure_uploaded
+from llmfiles.registry._open import open_registry
+from llmfiles.registry._postgres import PostgresRegistry
+from llmfiles.registry._protocol import DEFAULT_LEASE_S, UploadRegistry
+from llmfiles.registry._records import (
+    Claim,
+    CleanupItem,
+    ContentKey,
+    Decision,
+    RecordState,
+    UploadRecord,
+    Usage,
+)
+from llmfiles.registry._sqlite import SQLiteRegistry
+
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "Claim",
+    "ClaimLostError",
+    "CleanupItem",
+    "ContentKey",
+    "Decision",
+    "PostgresRegistry",
+    "RecordState",
+    "ReferenceCountError",
+    "RegistryError",
+    "SQLiteRegistry",
+    "UploadRecord",
+    "UploadRegistry",
+    "Usage",
+    "ensure_uploaded",
+    "open_registry",
+]

@@ -1,0 +1,142 @@
+"""`PostgresRegistry`: the backend for several hosts sharing one registry, over an asyncpg pool.
+
+Transactions run at READ COMMITTED; the shared statements stay correct there because each is a single-row
+conditional write. Two things need more than a row lock, and take a transaction-scoped advisory lock:
+migrations (two hosts opening a fresh database at once) and clean-up of one provider (two cleaners must
+not both evict for the same excess).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from llmfiles._errors import ConfigError, RegistryError
+from llmfiles.registry._sql import Clock, Row, SQLRegistry, Tx
+
+SCHEMES = ("postgresql", "postgres")
+
+# First key of every advisory lock we take, so ours never collide with an application's single-key locks.
+_LOCK_CLASS = 0x11F5
+_LOCK_SCHEMA = "SELECT pg_advisory_xact_lock($1, 0)"
+_LOCK_PROVIDER = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
+
+# Failures of the database or the way to it; anything else is a bug and should surface as itself.
+_DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+def redact_dsn(dsn: str) -> str:
+    """`dsn` without its password, for messages and logs."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+class _PostgresTx:
+    def __init__(self, conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record]) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, *args: object) -> list[Row]:
+        return [tuple(row) for row in await self._conn.fetch(sql, *args)]
+
+    async def fetchrow(self, sql: str, *args: object) -> Row | None:
+        row = await self._conn.fetchrow(sql, *args)
+        return None if row is None else tuple(row)
+
+    async def execute(self, sql: str, *args: object) -> None:
+        await self._conn.execute(sql, *args)
+
+
+class PostgresRegistry(SQLRegistry):
+    """The upload registry in PostgreSQL, for several hosts that share it.
+
+    Args:
+        dsn: ``postgresql://user:password@host:port/database`` (a unix socket: ``?host=/run/postgresql``).
+        clock: wall-clock seconds for leases and clean-up order (``time.time``); keep hosts' clocks in sync.
+        min_size: connections the pool keeps open.
+        max_size: connections the pool opens at most.
+        command_timeout_s: longest a statement may run before `RegistryError`.
+
+    Raises:
+        ConfigError: the DSN is not a ``postgresql://`` URL or the pool sizes are out of range.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        clock: Clock = time.time,
+        min_size: int = 1,
+        max_size: int = 10,
+        command_timeout_s: float = 30.0,
+    ) -> None:
+        super().__init__(clock=clock)
+        shown = redact_dsn(dsn)
+        try:
+            scheme = urlsplit(dsn).scheme
+        except ValueError as exc:
+            raise ConfigError(f"dsn={shown!r} is not a URL: {exc}; use postgresql://user@host/db") from None
+        if scheme not in SCHEMES:
+            raise ConfigError(f"dsn={shown!r} must start with postgresql://, e.g. postgresql://user@host/db")
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ConfigError(
+                f"min_size={min_size!r}, max_size={max_size!r}: need 0 <= min_size <= max_size, max_size >= 1"
+            )
+        if not command_timeout_s > 0:
+            raise ConfigError(f"command_timeout_s={command_timeout_s!r} must be positive, e.g. 30")
+        self._dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._command_timeout_s = command_timeout_s
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self.backend = f"PostgreSQL database {shown!r}"
+
+    def __repr__(self) -> str:
+        return f"PostgresRegistry({redact_dsn(self._dsn)!r})"
+
+    async def _connect(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=self._min_size,
+                max_size=self._max_size,
+                command_timeout=self._command_timeout_s,
+            )
+        except (*_DATABASE_ERRORS, ValueError) as exc:
+            # The DSN may carry a password: name the error's type and the redacted DSN, never str(exc).
+            raise RegistryError(
+                f"cannot connect to {self.backend}: {type(exc).__name__}; check the host, port, user, "
+                "database and that the server is running"
+            ) from exc
+
+    async def _disconnect(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    def _transaction(self) -> AbstractAsyncContextManager[Tx]:
+        return self._transaction_impl()
+
+    @asynccontextmanager
+    async def _transaction_impl(self) -> AsyncIterator[Tx]:
+        pool = self._pool
+        if pool is None:
+            raise RegistryError(f"{self.backend} is not open; use `async with registry:` first")
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                yield _PostgresTx(conn)
+        except _DATABASE_ERRORS as exc:
+            raise RegistryError(f"{self.backend} failed: {type(exc).__name__}: {exc}") from exc
+
+    async def _lock_schema(self, tx: Tx) -> None:
+        await tx.execute(_LOCK_SCHEMA, _LOCK_CLASS)
+
+    async def _lock_provider(self, tx: Tx, provider: str) -> None:
+        await tx.execute(_LOCK_PROVIDER, _LOCK_CLASS, provider)

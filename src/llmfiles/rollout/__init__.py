@@ -1,0 +1,80 @@
+"""The rollout of the async upload path: settings, flag sources, bucketing, dispatcher, gates, controller."""
+
+from llmfiles.rollout._bucket import BUCKETS, bucket, in_rollout, normalized_hash, threshold
+from llmfiles.rollout._controller import (
+    CheckResult,
+    PromotionResult,
+    RolloutController,
+    RolloutState,
+    StateStore,
+)
+from llmfiles.rollout._dispatch import (
+    FALLBACK_ERRORS,
+    AsyncArm,
+    Dispatcher,
+    EventSink,
+    LegacyArm,
+    Reconcile,
+    Uploaded,
+    dispatched,
+)
+from llmfiles.rollout._flags import (
+    EnvFlagSource,
+    FileFlagSource,
+    FlagSource,
+    FlagState,
+    OpenFeatureFlagSource,
+    OverridableFlagSource,
+    WritableFlagSource,
+)
+from llmfiles.rollout._gates import (
+    DEFAULT_GATES,
+    OFF,
+    Decision,
+    GateContext,
+    GateTable,
+    GateVerdict,
+    RollbackRules,
+    StageGate,
+    evaluate,
+)
+from llmfiles.rollout._settings import RolloutSettings, load_settings
+
+__all__ = [
+    "BUCKETS",
+    "DEFAULT_GATES",
+    "FALLBACK_ERRORS",
+    "OFF",
+    "AsyncArm",
+    "CheckResult",
+    "Decision",
+    "Dispatcher",
+    "EnvFlagSource",
+    "EventSink",
+    "FileFlagSource",
+    "FlagSource",
+    "FlagState",
+    "GateContext",
+    "GateTable",
+    "GateVerdict",
+    "LegacyArm",
+    "OpenFeatureFlagSource",
+    "OverridableFlagSource",
+    "PromotionResult",
+    "Reconcile",
+    "RollbackRules",
+    "RolloutController",
+    "RolloutSettings",
+    "RolloutState",
+    "StageGate",
+    "StateStore",
+    "Uploaded",
+    "WritableFlagSource",
+    "bucket",
+    "dispatched",
+    "evaluate",
+    "in_rollout",
+    "load_settings",
+    "normalized_hash",
+    "threshold",
+]

@@ -1,0 +1,255 @@
+"""The dispatcher: pick an arm per call, run it, fall back on transport errors, leave one event.
+
+The arms are plain callables, so the dispatcher knows nothing of the clients behind them:
+
+- async arm: ``async (path, *, purpose) -> result`` (`AsyncFilesClient.upload`);
+- legacy arm: ``(path, *, purpose) -> result``, synchronous (`LegacyFilesClient.upload`), run in a worker
+  thread, or inline on the event loop (``legacy_in_thread=False``) to reproduce the old blocking path;
+- reconcile: ``async (*, filename, size, created_after) -> file | None`` (`AsyncFilesClient.find_uploaded`)
+  with ``adopt(file, path) -> result`` to turn a found provider file into the caller's result.
+
+Fallback happens only on transport errors (`FALLBACK_ERRORS`): the provider gave no verdict, so the
+file may or may not be stored. Before trying the legacy arm the dispatcher asks `reconcile` whether the
+async arm's upload landed after all; if it did, that file is the answer, and if the question itself
+fails the call fails rather than risk a second provider file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, Final, Generic, Protocol, TypeVar
+
+import httpx
+import structlog
+
+from llmfiles._errors import ConfigError
+from llmfiles._errors import TransportError as LLMFilesTransportError
+from llmfiles.observe import Arm, Event, Outcome, hash_key
+from llmfiles.rollout._bucket import in_rollout
+from llmfiles.rollout._flags import FlagSource
+
+_log = structlog.get_logger("llmfiles.rollout")
+
+FALLBACK_ERRORS: Final[tuple[type[BaseException], ...]] = (
+    TimeoutError,
+    ConnectionError,
+    OSError,
+    httpx.TransportError,
+    LLMFilesTransportError,
+)
+# OSError also covers the local file being missing or unreadable: no transport failed, and the legacy arm
+# would fail the same way, so these are not fallback cases.
+_LOCAL_FILE_ERRORS: Final = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+class Uploaded(Protocol):
+    """What the dispatcher needs from an upload result (`UploadResult` has it)."""
+
+    @property
+    def size(self) -> int: ...
+
+
+R = TypeVar("R", bound=Uploaded)
+R_co = TypeVar("R_co", bound=Uploaded, covariant=True)
+
+
+class AsyncArm(Protocol[R_co]):
+    def __call__(self, path: Path, /, *, purpose: str) -> Awaitable[R_co]: ...
+
+
+class LegacyArm(Protocol[R_co]):
+    def __call__(self, path: Path, /, *, purpose: str) -> R_co: ...
+
+
+class Reconcile(Protocol):
+    def __call__(self, *, filename: str, size: int, created_after: float) -> Awaitable[Any | None]: ...
+
+
+class EventSink(Protocol):
+    """Anything that takes events: `Recorder`, `EventLog`, `RolloutMetrics`."""
+
+    def record(self, event: Event) -> None: ...
+
+
+class Dispatcher(Generic[R]):
+    """Routes each upload to the async or the legacy arm by sticky bucketing; call it like the arm.
+
+    Args:
+        flags: consulted on every call, so a rollback applies to the next one.
+        async_arm: the new path.
+        legacy_arm: the old synchronous path.
+        recorder: the first event sink (usually a `Recorder`); None for none.
+        sinks: more event sinks (`EventLog`, `RolloutMetrics`); a sink that raises is logged, never
+            allowed to fail an upload.
+        provider: provider name stamped on events.
+        salt: the flag's name in the bucketing hash and in `Event.flag`.
+        stage: the stage stamped on events, or a callable returning the current one.
+        reconcile: asked before a fallback whether the failed async upload landed anyway.
+        adopt: builds the caller's result from the file `reconcile` found; required with `reconcile`.
+        reconcile_skew_s: how far before the call's start a provider ``created_at`` may lie and still
+            match. 0 by default: `AsyncFilesClient.find_uploaded` already allows for provider clock skew.
+        legacy_in_thread: run the legacy arm in a worker thread (True) or block the loop like the old
+            code did (False).
+        clock: wall-clock seconds for event timestamps.
+        timer: monotonic seconds for durations.
+
+    Raises:
+        ConfigError: `reconcile` without `adopt`, or the other way round.
+    """
+
+    def __init__(
+        self,
+        flags: FlagSource,
+        *,
+        async_arm: AsyncArm[R],
+        legacy_arm: LegacyArm[R],
+        recorder: EventSink | None = None,
+        sinks: Sequence[EventSink] = (),
+        provider: str = "unknown",
+        salt: str = "llmfiles.async_upload",
+        stage: str | Callable[[], str] = "unknown",
+        reconcile: Reconcile | None = None,
+        adopt: Callable[[Any, Path], R] | None = None,
+        reconcile_skew_s: float = 0.0,
+        legacy_in_thread: bool = True,
+        clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if (reconcile is None) != (adopt is None):
+            raise ConfigError(
+                f"reconcile={reconcile!r} and adopt={adopt!r}: pass both (to avoid duplicate provider "
+                "files on fallback) or neither"
+            )
+        self.flags = flags
+        self.provider = provider
+        self.salt = salt
+        self._async_arm = async_arm
+        self._legacy_arm = legacy_arm
+        self._sinks: tuple[EventSink, ...] = (*(() if recorder is None else (recorder,)), *sinks)
+        self._stage = stage if callable(stage) else functools.partial(str, stage)
+        self._reconcile = reconcile
+        self._adopt = adopt
+        self._skew = reconcile_skew_s
+        self._legacy_in_thread = legacy_in_thread
+        self._clock = clock
+        self._timer = timer
+
+    async def __call__(self, path: Path | str, *, purpose: str, key: str | None = None) -> R:
+        """Same as `upload`, so a `Dispatcher` stands in for the arm it wraps."""
+        return await self.upload(path, purpose=purpose, key=key)
+
+    async def upload(self, path: Path | str, *, purpose: str, key: str | None = None) -> R:
+        """Upload `path` through the arm `key` buckets into, falling back when allowed.
+
+        Args:
+            path: the local file.
+            purpose: the provider purpose.
+            key: the stickiness key (user, session, file SHA-256). None uses a fresh request id, which
+                is not sticky: the same caller may get either arm on the next call.
+
+        Raises:
+            Whatever the chosen arm raised when there was no fallback, or the legacy arm's error when the
+            fallback failed too (chained to the async arm's).
+        """
+        source = Path(path)
+        started, t0 = self._clock(), self._timer()
+        state = self.flags.snapshot()
+        bucket_key = key if key is not None else uuid.uuid4().hex
+        arm: Arm = "async" if in_rollout(bucket_key, state.effective_percent, self.salt) else "legacy"
+        outcome: Outcome = "failure"
+        error_type: str | None = None
+        size = 0
+        try:
+            if arm == "legacy":
+                result = await self._run_legacy(source, purpose)
+                outcome = "success"
+            else:
+                try:
+                    result = await self._async_arm(source, purpose=purpose)
+                    outcome = "success"
+                except FALLBACK_ERRORS as exc:
+                    if isinstance(exc, _LOCAL_FILE_ERRORS) or not state.fallback:
+                        raise
+                    error_type = type(exc).__name__
+                    result, outcome = await self._recover(source, purpose, started, exc)
+            size = result.size
+            return result
+        except BaseException as exc:
+            if error_type is None:
+                error_type = type(exc).__name__
+            raise
+        finally:
+            self._emit(
+                Event(
+                    ts=started,
+                    flag=self.salt,
+                    arm=arm,
+                    outcome=outcome,
+                    duration_s=self._timer() - t0,
+                    bytes=size,
+                    error_type=error_type,
+                    provider=self.provider,
+                    stage=self._stage(),
+                    key_hash=hash_key(bucket_key, salt=self.salt),
+                )
+            )
+
+    async def _recover(
+        self, path: Path, purpose: str, started: float, cause: BaseException
+    ) -> tuple[R, Outcome]:
+        """After an async transport error: adopt the file if it landed, else run the legacy arm."""
+        if self._reconcile is not None and self._adopt is not None:
+            try:
+                size = (await asyncio.to_thread(os.stat, path)).st_size
+                found = await self._reconcile(
+                    filename=path.name, size=size, created_after=started - self._skew
+                )
+            except Exception as exc:
+                _log.warning(
+                    "reconcile_failed_no_fallback", error_type=type(exc).__name__, provider=self.provider
+                )
+                raise cause from exc
+            if found is not None:
+                return self._adopt(found, path), "success"
+        try:
+            return await self._run_legacy(path, purpose), "fallback"
+        except Exception as exc:
+            raise exc from cause
+
+    async def _run_legacy(self, path: Path, purpose: str) -> R:
+        if self._legacy_in_thread:
+            return await asyncio.to_thread(self._legacy_arm, path, purpose=purpose)
+        return self._legacy_arm(path, purpose=purpose)
+
+    def _emit(self, event: Event) -> None:
+        for sink in self._sinks:
+            try:
+                sink.record(event)
+            except Exception as exc:
+                _log.error("event_sink_failed", sink=type(sink).__name__, error=str(exc))
+
+
+def dispatched(
+    flags: FlagSource, *, legacy_arm: LegacyArm[R], **options: Any
+) -> Callable[[AsyncArm[R]], Dispatcher[R]]:
+    """Decorator form: the decorated coroutine function becomes the async arm of a `Dispatcher`.
+
+    ``options`` are `Dispatcher`'s keyword arguments. Example::
+
+        @dispatched(flags, legacy_arm=legacy.upload, recorder=recorder, provider="kimi")
+        async def upload(path: Path, *, purpose: str) -> UploadResult:
+            return await client.upload(path, purpose=purpose)
+
+        await upload(path, purpose="file-extract", key=user_id)
+    """
+
+    def decorate(async_arm: AsyncArm[R]) -> Dispatcher[R]:
+        return Dispatcher(flags, async_arm=async_arm, legacy_arm=legacy_arm, **options)
+
+    return decorate

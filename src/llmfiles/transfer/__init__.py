@@ -1,0 +1,21 @@
+"""Streaming transfers to and from the providers' Files APIs.
+
+`AsyncFilesClient` is the production path; the filename helpers are public because every place that
+turns an untrusted name into a path (the CLI, the reference service) must use the same rules.
+"""
+
+from llmfiles.transfer._client import AsyncFilesClient
+from llmfiles.transfer._filenames import parse_content_disposition, safe_join, sanitize_filename
+from llmfiles.transfer._models import FileObject, Progress, UploadResult
+from llmfiles.transfer._settings import TransferSettings
+
+__all__ = [
+    "AsyncFilesClient",
+    "FileObject",
+    "Progress",
+    "TransferSettings",
+    "UploadResult",
+    "parse_content_disposition",
+    "safe_join",
+    "sanitize_filename",
+]

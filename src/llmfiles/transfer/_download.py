@@ -1,0 +1,255 @@
+"""One streamed download: temp file in the target directory, resume by Range, checks, atomic placement.
+
+The bytes go to a ``.llmfiles-*.part`` file created (``O_EXCL``) beside the destination, so the final
+rename never crosses a file system; the file only gets its real name once the length (and the hash,
+when known) checked out and the data reached the disk. Any failure or cancellation removes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import quote
+
+import aiofiles
+import httpx
+from aiofiles.threadpool.binary import AsyncBufferedIOBase
+
+from llmfiles._errors import (
+    ConfigError,
+    IntegrityError,
+    LLMFilesError,
+    TransferIncompleteError,
+    TransferTimeoutError,
+    TransportError,
+)
+from llmfiles.providers import ProviderSpec
+from llmfiles.transfer._attempts import with_retries
+from llmfiles.transfer._filenames import numbered, parse_content_disposition, safe_join, sanitize_filename
+from llmfiles.transfer._limit import process_limit
+from llmfiles.transfer._local import unwritable
+from llmfiles.transfer._models import Progress
+from llmfiles.transfer._settings import TransferSettings
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_MAX_COLLISIONS = 1000
+"""How many `` (n)`` suffixes to try before giving up on finding a free name."""
+
+
+class _CorruptBodyError(TransportError):
+    """The body arrived but its length or hash is wrong: retried like a broken transfer, reported as
+    `IntegrityError` once the retries ran out."""
+
+
+class _Transfer:
+    """The state one download carries across attempts, so a retry can resume where the last one broke."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        settings: TransferSettings,
+        *,
+        file_id: str,
+        out: AsyncBufferedIOBase,
+        progress: Progress | None,
+        expected_size: int | None,
+        expected_sha256: str | None,
+    ) -> None:
+        self._http = http
+        self._settings = settings
+        self._file_id = file_id
+        self._url = f"files/{quote(file_id, safe='')}/content"
+        self._expected_size = expected_size
+        self._expected_sha256 = expected_sha256.lower() if expected_sha256 else None
+        self._stale = False
+        self._out = out
+        self._progress = progress
+        self.received = 0
+        self.total: int | None = None
+        self.hasher = hashlib.sha256()
+        self.disposition_name: str | None = None
+
+    async def attempt(self) -> httpx.Response:
+        # identity: lengths and Range offsets must count the stored bytes, not a compressed form.
+        headers = {"Accept-Encoding": "identity"}
+        if self._stale:
+            await self._restart()
+            self._stale = False
+        if self.received:
+            headers["Range"] = f"bytes={self.received}-"
+        async with (
+            process_limit(self._settings.max_concurrency),
+            self._http.stream("GET", self._url, headers=headers) as response,
+        ):
+            if not response.is_success:
+                await response.aread()
+                return response
+            await self._begin(response)
+            # No chunk_size: httpx's re-chunker would drop the bytes it holds when the connection breaks,
+            # and every byte written is one a resumed request need not fetch again.
+            async for chunk in response.aiter_bytes():
+                await self._out.write(chunk)
+                self.hasher.update(chunk)
+                self.received += len(chunk)
+                if self._progress is not None:
+                    self._progress(self.received, self.total)
+        return response
+
+    async def _begin(self, response: httpx.Response) -> None:
+        header = response.headers.get("Content-Disposition")
+        if header and self.disposition_name is None:
+            self.disposition_name = parse_content_disposition(header)
+        content_range = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+        if response.status_code == 206 and content_range is not None:
+            if int(content_range.group(1)) != self.received:
+                await self._restart()
+                # Raised as an httpx error so the retry loop treats it like any broken transfer.
+                raise httpx.RemoteProtocolError(
+                    f"Content-Range starts at {content_range.group(1)}, not at byte {self.received}"
+                )
+            if content_range.group(3) != "*":
+                self.total = int(content_range.group(3))
+            return
+        if self.received:  # the server ignored Range and sends everything again
+            await self._restart()
+        length = response.headers.get("Content-Length", "")
+        # A server that compresses anyway declares the compressed length: no count to check against.
+        encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+        self.total = int(length) if length.isdigit() and not encoded else None
+
+    def verify(self, _response: httpx.Response) -> None:
+        """The retry loop's check of a complete answer: the length, then the hash where known."""
+        for what, expected in (("Content-Length", self.total), ("expected_size", self._expected_size)):
+            if expected is not None and self.received != expected:
+                self._stale = True
+                raise _CorruptBodyError(
+                    f"download {self._file_id}: got {self.received} bytes but {what} said {expected}; "
+                    "nothing was kept, try again"
+                )
+        digest = self.hasher.hexdigest()
+        if self._expected_sha256 is not None and digest != self._expected_sha256:
+            self._stale = True
+            raise _CorruptBodyError(
+                f"download {self._file_id}: sha256={digest!r} differs from "
+                f"expected_sha256={self._expected_sha256!r}; nothing was kept, try again"
+            )
+
+    async def _restart(self) -> None:
+        await self._out.seek(0)
+        await self._out.truncate()
+        self.received = 0
+        self.hasher = hashlib.sha256()
+
+
+async def download_to(
+    http: httpx.AsyncClient,
+    spec: ProviderSpec,
+    settings: TransferSettings,
+    *,
+    file_id: str,
+    dest_dir: Path,
+    filename: str | None,
+    overwrite: bool,
+    expected_sha256: str | None,
+    expected_size: int | None,
+    progress: Progress | None,
+    provider_filename: Callable[[], Awaitable[str]],
+) -> Path:
+    """Download `file_id` into `dest_dir` and return the final path (see `AsyncFilesClient.download`).
+
+    `provider_filename` is only awaited when neither `filename` nor a Content-Disposition names the file,
+    so the usual download costs exactly one request.
+    """
+    try:
+        fd, temp = await asyncio.to_thread(_create_temp, dest_dir)
+    except OSError as exc:
+        raise unwritable(dest_dir, exc) from exc
+    try:
+        async with aiofiles.open(fd, "wb") as out:
+            transfer = _Transfer(
+                http,
+                settings,
+                file_id=file_id,
+                out=out,
+                progress=progress,
+                expected_size=expected_size,
+                expected_sha256=expected_sha256,
+            )
+            try:
+                await with_retries(
+                    spec,
+                    settings,
+                    action=f"download {file_id}",
+                    attempt=transfer.attempt,
+                    parse=transfer.verify,
+                )
+            except _CorruptBodyError as exc:
+                raise IntegrityError(str(exc)) from exc
+            except TransportError as exc:
+                total = transfer.total
+                if not isinstance(exc, TransferTimeoutError) and total and 0 < transfer.received < total:
+                    raise TransferIncompleteError(
+                        f"download {file_id} from {spec.name} stopped at {transfer.received} of {total} "
+                        "bytes after every retry; nothing was kept, try again later"
+                    ) from exc
+                raise
+            await out.flush()
+            await asyncio.to_thread(os.fsync, out.fileno())
+        name = filename or transfer.disposition_name or await provider_filename() or file_id
+        return await asyncio.to_thread(_place, temp, dest_dir, sanitize_filename(name), overwrite)
+    except LLMFilesError:  # TransportError is also an OSError (ConnectionError): keep it as it is
+        raise
+    except OSError as exc:
+        raise unwritable(dest_dir, exc) from exc
+    finally:
+        # Normally already moved; after a failure or cancellation this is what leaves nothing behind.
+        # Synchronous on purpose: an awaited clean-up could itself be cancelled; one unlink is instant.
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+
+
+def _create_temp(directory: Path) -> tuple[int, Path]:
+    # Not tempfile.mkstemp: its 0600 mode would stick to the final file; 0666 lets the umask decide,
+    # as for any file the user creates. O_EXCL|O_NOFOLLOW: never an existing entry, never a symlink.
+    while True:
+        temp = directory / f".llmfiles-{secrets.token_hex(8)}.part"
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666), temp
+        except FileExistsError:
+            continue
+
+
+def _place(temp: Path, directory: Path, name: str, overwrite: bool) -> Path:
+    """Give the finished temp file its name without ever writing through a symlink.
+
+    ``os.replace`` replaces a symlink itself, never its target. Without `overwrite`, ``os.link`` fails
+    on any existing entry (a symlink included), so taking a name is atomic and clobbers nothing.
+    """
+    target = safe_join(directory, name)
+    if overwrite:
+        os.replace(temp, target)
+    else:
+        for number in range(1, _MAX_COLLISIONS + 1):
+            try:
+                os.link(temp, target, follow_symlinks=False)
+                break
+            except FileExistsError:
+                target = safe_join(directory, numbered(name, number))
+        else:
+            raise ConfigError(
+                f"name={name!r} and {_MAX_COLLISIONS} numbered variants already exist in "
+                f"dest_dir={str(directory)!r}; pass filename= or overwrite=True"
+            )
+        temp.unlink()
+    directory_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(directory_fd)  # makes the new name itself durable, not only the data
+    finally:
+        os.close(directory_fd)
+    return target

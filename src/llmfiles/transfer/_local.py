@@ -1,0 +1,44 @@
+"""Checks and errors about local files, shared by the async and the legacy arm."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from stat import S_ISREG
+
+from llmfiles._errors import ConfigError, FileTooLargeError
+from llmfiles.providers import ProviderSpec
+
+
+def check_upload(spec: ProviderSpec, path: Path, purpose: str, stat: os.stat_result) -> int:
+    """The file's size, after checking purpose and size against the provider's limits.
+
+    Shared with the legacy arm so both refuse the same files with the same errors, before a byte is sent.
+
+    Raises:
+        UnsupportedPurposeError: the provider does not know `purpose`.
+        ConfigError: `path` is not a regular file.
+        FileTooLargeError: the file exceeds the purpose's limit.
+    """
+    limit = spec.limit_for(purpose)
+    if not S_ISREG(stat.st_mode):
+        raise ConfigError(f"path={str(path)!r} is not a regular file; pass a file, not a directory")
+    if stat.st_size > limit.max_bytes:
+        raise FileTooLargeError(
+            f"path={str(path)!r} has {stat.st_size} bytes but {spec.name} accepts at most {limit.max_bytes} "
+            f"for purpose={purpose!r}; split or compress it"
+        )
+    return stat.st_size
+
+
+def unreadable(path: Path, exc: OSError) -> ConfigError:
+    """The error for a local file that cannot be opened or read."""
+    return ConfigError(f"path={str(path)!r} cannot be read ({exc.strerror}); check it exists and is readable")
+
+
+def unwritable(directory: str | os.PathLike[str], exc: OSError) -> ConfigError:
+    """The error for a destination directory that cannot take the download."""
+    return ConfigError(
+        f"dest_dir={os.fspath(directory)!r} cannot be written ({exc.strerror or exc}); "
+        "choose a writable directory with free space"
+    )

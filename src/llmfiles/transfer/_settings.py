@@ -1,0 +1,87 @@
+"""Transfer settings: one frozen value object, validated once when it is built."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from llmfiles._errors import ConfigError
+
+KIB = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSettings:
+    """How the async client talks to a provider.
+
+    Args:
+        connect_timeout: seconds to open a TCP connection.
+        read_timeout: seconds to wait for the next bytes of a response (a hung server ends here).
+        write_timeout: seconds to wait while the socket will not take more of the request body.
+        pool_timeout: seconds to wait for a free pooled connection.
+        retries: extra attempts after the first one, for 429, 5xx and transport errors.
+        backoff_base: seconds of the first backoff step; it doubles per attempt (full jitter on top).
+        backoff_max: cap of one exponential backoff step, in seconds.
+        retry_after_max: cap on a provider's ``Retry-After`` so a hostile value cannot park us for hours.
+        max_concurrency: requests in flight at once, shared by every client of the process that uses the
+            same value on the same event loop; also the connection pool size.
+        chunk_size: bytes read from disk (or the socket) per step. 256 KiB keeps peak memory tiny while
+            each step's SHA-256 stays well under a millisecond, so the event loop never stalls.
+        reconcile_skew: seconds subtracted from the upload's start time when matching ``created_at``
+            during reconciliation; provider clocks and whole-second timestamps drift a little.
+        clock: wall-clock time in seconds since the epoch (injectable so tests need not sleep).
+        sleep: the backoff sleep (injectable so tests need not sleep).
+        jitter: a random number in [0, 1) for backoff jitter (injectable for deterministic tests).
+    """
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    write_timeout: float = 60.0
+    pool_timeout: float = 30.0
+    retries: int = 3
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    retry_after_max: float = 60.0
+    max_concurrency: int = 16
+    chunk_size: int = 256 * KIB
+    reconcile_skew: float = 5.0
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
+    jitter: Callable[[], float] = field(default=random.random, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "read_timeout", "write_timeout", "pool_timeout"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ConfigError(f"{name}={value!r} must be a positive number of seconds")
+        for name in ("backoff_base", "backoff_max", "retry_after_max", "reconcile_skew"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise ConfigError(f"{name}={value!r} must be zero or a positive number of seconds")
+        if self.retries < 0:
+            raise ConfigError(f"retries={self.retries!r} must be zero or more")
+        if self.max_concurrency < 1:
+            raise ConfigError(f"max_concurrency={self.max_concurrency!r} must be at least 1")
+        if not 4 * KIB <= self.chunk_size <= 16 * KIB * KIB:
+            raise ConfigError(f"chunk_size={self.chunk_size!r} must lie between 4 KiB and 16 MiB")
+
+    def httpx_timeout(self) -> httpx.Timeout:
+        """The per-phase timeouts in httpx's shape."""
+        return httpx.Timeout(
+            connect=self.connect_timeout,
+            read=self.read_timeout,
+            write=self.write_timeout,
+            pool=self.pool_timeout,
+        )
+
+    def httpx_limits(self) -> httpx.Limits:
+        """Pool size matches the concurrency limit, so a permit always finds a connection."""
+        return httpx.Limits(
+            max_connections=self.max_concurrency,
+            max_keepalive_connections=self.max_concurrency,
+        )

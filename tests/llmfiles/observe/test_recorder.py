@@ -1,0 +1,134 @@
+"""Recorder: nearest-rank percentiles, sliding windows on a fake clock, rates and the comparison."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from llmfiles import ConfigError
+from llmfiles.observe import Event, Recorder, is_timeout, percentile
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def event(ts: float, *, arm: str = "async", outcome: str = "success", duration: float = 0.1,
+          error: str | None = None, size: int = 10) -> Event:  # fmt: skip
+    return Event(
+        ts=ts, flag="f", arm=arm, outcome=outcome, duration_s=duration, bytes=size,  # type: ignore[arg-type]
+        error_type=error, provider="kimi", stage="1%", key_hash="k",
+    )  # fmt: skip
+
+
+@given(
+    st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1, max_size=300),
+    st.floats(min_value=0, max_value=100),
+)
+def test_percentile_is_nearest_rank_like_numpy_inverted_cdf(samples: list[float], p: float) -> None:
+    assert percentile(samples, p) == np.percentile(samples, p, method="inverted_cdf")
+
+
+def test_percentile_of_nothing_is_none_and_bad_p_is_refused() -> None:
+    assert percentile([], 50) is None
+    with pytest.raises(ConfigError, match="p=101"):
+        percentile([1.0], 101)
+
+
+def test_p99_of_hundred_samples_is_the_slowest_but_one() -> None:
+    assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
+
+
+@pytest.mark.parametrize(
+    ("name", "timeout"),
+    [("TimeoutError", True), ("TransferTimeoutError", True), ("ReadTimeout", True), ("ConnectError", False), (None, False)],
+)  # fmt: skip
+def test_timeouts_are_recognised_by_name(name: str | None, timeout: bool) -> None:
+    assert is_timeout(name) is timeout
+
+
+def test_rates_and_percentiles_per_arm() -> None:
+    clock = FakeClock()
+    recorder = Recorder(window_s=60, clock=clock)
+    durations = [0.1 * i for i in range(1, 11)]
+    for d in durations:
+        recorder.record(event(990, duration=d))
+    recorder.record(event(990, outcome="failure", error="TransferTimeoutError", size=0))
+    recorder.record(event(990, outcome="fallback", error="ConnectError"))
+    recorder.record(event(990, arm="legacy", duration=0.5))
+    summary = recorder.summary("async")
+    assert (summary.count, summary.successes, summary.failures, summary.fallbacks) == (12, 10, 1, 1)
+    assert summary.success_rate == pytest.approx(10 / 12)
+    assert summary.error_rate == pytest.approx(1 / 12)
+    assert summary.timeout_rate == pytest.approx(1 / 12)
+    assert summary.fallback_rate == pytest.approx(1 / 12)
+    # Latency covers successes only.
+    assert summary.p50_s == pytest.approx(0.5)
+    assert summary.p99_s == pytest.approx(1.0)
+    assert dict(summary.error_types) == {"TransferTimeoutError": 1, "ConnectError": 1}
+    assert summary.bytes == 11 * 10
+    assert recorder.summary("legacy").count == 1
+
+
+def test_sliding_window_forgets_old_calls() -> None:
+    clock = FakeClock(1000)
+    recorder = Recorder(window_s=60, clock=clock)
+    recorder.record(event(950, duration=1.0))  # finished at 951
+    recorder.record(event(995, duration=1.0))
+    assert recorder.summary("async").count == 2
+    clock.now = 1012  # 951 is now more than 60 s ago
+    assert recorder.summary("async").count == 1
+    assert recorder.summary("async", window_s=10).count == 0
+    clock.now = 1060
+    recorder.record(event(1059))
+    assert len(recorder.events()) == 1
+
+
+def test_throughput_divides_by_the_time_covered() -> None:
+    clock = FakeClock(1000)
+    recorder = Recorder(window_s=60, clock=clock)
+    clock.now = 1010
+    for _ in range(20):
+        recorder.record(event(1005, duration=0.0))
+    # The recorder has lived 10 s, not a whole 60 s window.
+    assert recorder.summary("async").throughput_per_s == pytest.approx(2.0)
+
+
+def test_comparison_reports_relative_change() -> None:
+    clock = FakeClock()
+    recorder = Recorder(clock=clock)
+    for _ in range(10):
+        recorder.record(event(999, arm="async", duration=0.06))
+        recorder.record(event(999, arm="legacy", duration=0.10))
+    comparison = recorder.compare()
+    assert comparison.candidate.arm == "async"
+    assert comparison.control.arm == "legacy"
+    assert comparison.relative["p95_s"] == pytest.approx(-0.4)
+    assert comparison.relative["success_rate"] == pytest.approx(0.0)
+    assert comparison.relative["error_rate"] is None  # control had no errors: no ratio to speak of
+
+
+def test_memory_is_capped() -> None:
+    recorder = Recorder(clock=FakeClock(), max_events=5)
+    for i in range(10):
+        recorder.record(event(999, size=i))
+    assert [e.bytes for e in recorder.events()] == [5, 6, 7, 8, 9]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"window_s": 0}, "window_s=0"), ({"max_events": 0}, "max_events=0")],
+    ids=["window", "max-events"],
+)
+def test_invalid_recorder_settings(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Recorder(**kwargs)  # type: ignore[arg-type]
+
+
+def test_asking_for_a_longer_window_than_kept_is_refused() -> None:
+    with pytest.raises(ConfigError, match="window_s=600"):
+        Recorder(window_s=300).summary("async", window_s=600)

@@ -1,0 +1,146 @@
+"""Bad configuration and bad arguments get a typed error that quotes them, and never a password."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import llmfiles.registry
+from llmfiles import ConfigError
+from llmfiles.registry import (
+    ContentKey,
+    PostgresRegistry,
+    RegistryError,
+    SQLiteRegistry,
+    UploadRegistry,
+    open_registry,
+)
+
+SHA = "a" * 64
+
+
+def test_public_names_are_pinned() -> None:
+    assert sorted(llmfiles.registry.__all__) == [
+        "Claim",
+        "ClaimLostError",
+        "CleanupItem",
+        "ContentKey",
+        "DEFAULT_LEASE_S",
+        "Decision",
+        "PostgresRegistry",
+        "RecordState",
+        "ReferenceCountError",
+        "RegistryError",
+        "SQLiteRegistry",
+        "UploadRecord",
+        "UploadRegistry",
+        "Usage",
+        "ensure_uploaded",
+        "open_registry",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "kind", "path"),
+    [
+        pytest.param("sqlite:///registry.db", SQLiteRegistry, "registry.db", id="relative"),
+        pytest.param("sqlite:////tmp/registry.db", SQLiteRegistry, "/tmp/registry.db", id="absolute"),
+        pytest.param("sqlite:///:memory:", SQLiteRegistry, ":memory:", id="memory"),
+        pytest.param("postgresql://u:pw@db.example:5432/files", PostgresRegistry, None, id="postgresql"),
+        pytest.param("postgres://u@db.example/files", PostgresRegistry, None, id="postgres"),
+    ],
+)
+def test_open_registry_picks_the_backend(url: str, kind: type, path: str | None) -> None:
+    registry = open_registry(url)
+    assert isinstance(registry, kind)
+    assert isinstance(registry, UploadRegistry)
+    if path is not None:
+        assert isinstance(registry, SQLiteRegistry)
+        assert registry.path == path
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        pytest.param("mysql://u@h/db", "url='mysql://u@h/db' names no registry backend", id="unknown-scheme"),
+        pytest.param("registry.db", "url='registry.db' names no registry backend", id="bare-path"),
+        pytest.param("sqlite://", "url='sqlite://' is not a SQLite URL with a path", id="no-path"),
+        pytest.param("sqlite://host/x.db", "is not a SQLite URL with a path", id="sqlite-host"),
+        pytest.param("sqlite:///x.db?mode=ro", "is not a SQLite URL with a path", id="sqlite-query"),
+        pytest.param("mysql://u:hunter2@h/db", "url='mysql://u:\\*\\*\\*@h/db'", id="password-redacted"),
+        pytest.param("sqlite:////no/such/dir/x.db", "directory that does not exist", id="missing-dir"),
+    ],
+)
+def test_open_registry_refuses_bad_urls(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as refused:
+        open_registry(url)
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param(("", "batch", SHA), "provider='' is empty", id="no-provider"),
+        pytest.param(("kimi", "", SHA), "purpose='' is empty", id="no-purpose"),
+        pytest.param(("kimi", "batch", "A" * 64), "sha256='AAAA.*' is not a SHA-256 digest", id="upper-case"),
+        pytest.param(("kimi", "batch", "a" * 63), "is not a SHA-256 digest", id="short"),
+        pytest.param(("kimi", "batch", "g" * 64), "is not a SHA-256 digest", id="not-hex"),
+    ],
+)
+def test_content_keys_are_validated(fields: tuple[str, str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ContentKey(*fields)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"dsn": "mysql://u@h/db"}, "must start with postgresql://", id="scheme"),
+        pytest.param({"dsn": "postgresql://u@h/db", "min_size": 5, "max_size": 2}, "min_size=5", id="sizes"),
+        pytest.param({"dsn": "postgresql://u@h/db", "max_size": 0}, "max_size=0", id="empty-pool"),
+        pytest.param({"dsn": "postgresql://u@h/db", "command_timeout_s": 0}, "command_timeout_s=0", id="timeout"),
+    ],
+)
+def test_postgres_settings_are_validated(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        PostgresRegistry(**kwargs)  # type: ignore[arg-type]
+
+
+def test_sqlite_settings_are_validated(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="busy_timeout_s=0 must be positive"):
+        SQLiteRegistry(tmp_path / "r.db", busy_timeout_s=0)
+
+
+def test_postgres_repr_hides_the_password() -> None:
+    assert repr(PostgresRegistry("postgresql://u:hunter2@h/db")) == "PostgresRegistry('postgresql://u:***@h/db')"
+
+
+async def test_an_unreachable_postgres_is_a_registry_error_without_the_password() -> None:
+    with socket.socket() as probe:  # a port nobody listens on once the probe closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    registry = PostgresRegistry(f"postgresql://u:hunter2@127.0.0.1:{port}/db")
+    with pytest.raises(RegistryError, match="cannot connect to PostgreSQL database") as refused:
+        await registry.open()
+    assert "hunter2" not in str(refused.value)
+    assert "u:***@127.0.0.1" in str(refused.value)
+
+
+async def test_sqlite_opens_in_wal_mode_and_reopens(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    async with SQLiteRegistry(path) as registry:
+        assert await registry.get(ContentKey("kimi", "batch", SHA)) is None
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    registry = await SQLiteRegistry(path)
+    await registry.close()
+
+
+async def test_a_file_that_is_not_a_database_is_a_registry_error(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(RegistryError, match="r.db"):
+        await SQLiteRegistry(path).open()

@@ -1,0 +1,242 @@
+"""The controller on synthetic event streams and a fake clock: detection bound, rollback, promotion."""
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from llmfiles import ConfigError
+from llmfiles.observe import Event, MemorySampler, Recorder, RolloutMetrics
+from llmfiles.rollout import (
+    DEFAULT_GATES,
+    Decision,
+    FileFlagSource,
+    FlagState,
+    OverridableFlagSource,
+    RollbackRules,
+    RolloutController,
+    StateStore,
+)
+
+INTERVAL, THRESHOLD = 10.0, 3
+# Soak shrunk to 60 s and min uploads to DESIGN's as-is: a synthetic stream, like a load run.
+GATES = DEFAULT_GATES.with_soak(60)
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Rig:
+    """A controller wired to a flag file and a state file, with a fake clock driving everything."""
+
+    def __init__(self, tmp_path: Path, *, memory: MemorySampler | None = None, gates=GATES) -> None:  # type: ignore[no-untyped-def]
+        self.clock = FakeClock()
+        self.recorder = Recorder(window_s=3600, clock=self.clock)
+        self.file = FileFlagSource(tmp_path / "flags.json")
+        self.flags = OverridableFlagSource(self.file)
+        self.store = StateStore(tmp_path / "state.json")
+        self.metrics = RolloutMetrics()
+        self.controller = RolloutController(
+            recorder=self.recorder, flags=self.flags, store=self.store, gates=gates, interval_s=INTERVAL,
+            threshold=THRESHOLD, clock=self.clock, memory=memory, metrics=self.metrics,
+        )  # fmt: skip
+
+    def traffic(self, seconds: float, *, per_second: int = 20, fail: bool = False, arm: str = "async") -> None:
+        """Calls spread over the next `seconds`, the clock advancing with them."""
+        for _ in range(int(seconds)):
+            self.clock.now += 1
+            for _ in range(per_second):
+                self.recorder.record(
+                    Event(
+                        ts=self.clock.now - 0.05, flag="f", arm=arm,  # type: ignore[arg-type]
+                        outcome="fallback" if fail else "success", duration_s=0.05, bytes=1,
+                        error_type="ReadTimeout" if fail else None, provider="kimi",
+                        stage=self.controller.current_stage(), key_hash="k",
+                    )
+                )  # fmt: skip
+                self.recorder.record(
+                    Event(
+                        ts=self.clock.now - 0.05, flag="f", arm="legacy", outcome="success", duration_s=0.05,
+                        bytes=1, error_type=None, provider="kimi", stage="x", key_hash="k",
+                    )
+                )  # fmt: skip
+
+
+def test_detection_bound_is_interval_times_threshold(tmp_path: Path) -> None:
+    assert Rig(tmp_path).controller.detection_bound_s == 40.0
+
+
+def test_brownout_is_rolled_back_within_the_bound(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    assert rig.controller.promote().applied  # off -> 1%
+    assert rig.file.snapshot() == FlagState(enabled=True, percent=1.0)
+    for _ in range(5):  # healthy checks
+        rig.traffic(INTERVAL)
+        assert rig.controller.check().failed_checks == 0
+    onset = rig.clock.now
+    checks = []
+    while not (checks and checks[-1].rolled_back):
+        rig.traffic(INTERVAL, fail=True)
+        checks.append(rig.controller.check())
+        assert len(checks) <= THRESHOLD
+    assert [c.failed_checks for c in checks[:-1]] == [1, 2]
+    assert rig.clock.now - onset <= rig.controller.detection_bound_s
+    assert checks[-1].verdict.decision is Decision.ROLLBACK
+    # Applied everywhere at once: in-process, shared file, state file, metric.
+    assert rig.flags.snapshot().effective_percent == 0
+    assert FileFlagSource(tmp_path / "flags.json").snapshot().percent == 0
+    stored = json.loads((tmp_path / "state.json").read_text())
+    assert (stored["stage"], stored["status"]) == ("off", "rolled_back")
+    assert stored["history"][-1]["trigger"] == "automatic"
+    assert "success 0.00% < 95.00%" in stored["reason"]
+    assert rig.metrics.registry.get_sample_value("llmfiles_rollout_rollbacks_total", {"trigger": "automatic"}) == 1
+
+
+def test_a_healthy_check_resets_the_streak(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.controller.promote()
+    rig.traffic(40 * INTERVAL)  # enough healthy history that the whole stage stays above 95 %
+    for fail in (True, True, False, True, True):
+        rig.traffic(INTERVAL, fail=fail)
+        result = rig.controller.check()
+    assert result.failed_checks == 2
+    assert not result.rolled_back
+
+
+def test_an_empty_interval_neither_counts_nor_clears(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, gates=GATES)
+    rig.controller.promote()
+    rig.traffic(INTERVAL, fail=True)
+    assert rig.controller.check().failed_checks == 1
+    rig.clock.now += INTERVAL  # calls hang: nothing finished in this interval
+    # The whole-stage window still shows the failures, so this check fails too.
+    assert rig.controller.check().failed_checks == 2
+
+
+def test_memory_spike_rolls_back(tmp_path: Path) -> None:
+    rss = [100]
+    rig = Rig(tmp_path, memory=MemorySampler(rss=lambda: rss[0]))
+    rig.controller.promote()  # takes the baseline
+    rss[0] = 130
+    for _ in range(THRESHOLD):
+        rig.traffic(INTERVAL)
+        result = rig.controller.check()
+    assert result.rolled_back
+    assert any("memory +30.0%" in reason for reason in result.verdict.reasons)
+
+
+def test_promote_refuses_without_promote_verdict_and_shows_it(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.controller.promote()
+    rig.traffic(2)  # 40 calls < 100, soak 2 s < 60 s
+    result = rig.controller.promote()
+    assert not result.applied
+    assert result.verdict is not None and result.verdict.decision is Decision.HOLD
+    assert "too few uploads: 40 < 100" in result.verdict.reasons
+    assert rig.controller.state.stage == "1%"
+    forced = rig.controller.promote(force=True)
+    assert forced.applied and forced.to_stage == "10%"
+    assert forced.reason == "forced by the operator over HOLD"
+
+
+def test_promote_on_a_promote_verdict_moves_the_flag_and_keeps_a_baseline(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.controller.promote()
+    rig.traffic(61)  # 1220 calls over 61 s
+    result = rig.controller.promote()
+    assert result.applied, result.reason
+    assert (result.from_stage, result.to_stage) == ("1%", "10%")
+    assert rig.file.snapshot().percent == 10.0
+    assert rig.controller.state.baseline_p95_s == pytest.approx(0.05)
+    assert rig.controller.state.stage_started_at == rig.clock.now
+
+
+def test_restart_after_rollback_needs_force(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.controller.promote()
+    rig.controller.rollback("operator saw errors")
+    refused = rig.controller.promote()
+    assert not refused.applied
+    assert "restart with force" in refused.reason
+    assert rig.controller.promote(force=True).applied
+    assert rig.flags.snapshot().effective_percent == 1.0
+
+
+def test_last_stage_cannot_be_promoted(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    for _ in range(4):
+        rig.controller.promote(force=True)
+    result = rig.controller.promote(force=True)
+    assert not result.applied and result.to_stage is None
+
+
+def test_another_process_sees_and_changes_the_state(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.controller.promote()
+    other = Rig(tmp_path)  # e.g. the CLI: same files, fresh objects
+    assert other.controller.state.stage == "1%"
+    other.controller.rollback("from the CLI")
+    assert rig.controller.check().verdict.reasons == ("rollout is rolled_back",)
+    assert rig.flags.snapshot().effective_percent == 0
+
+
+def test_review_band_is_timed_by_the_controller(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, gates=GATES)
+    rig.controller.promote()
+    # 96 % success: inside the review band, above the 95 % rollback line.
+    for _ in range(31):
+        rig.clock.now += 60
+        for i in range(100):
+            rig.recorder.record(
+                Event(ts=rig.clock.now, flag="f", arm="async", outcome="fallback" if i < 4 else "success",
+                      duration_s=0.01, bytes=1, error_type=None, provider="k", stage="1%", key_hash="k")
+            )  # fmt: skip
+        verdict = rig.controller.check().verdict
+    assert any(r.startswith("manual review: success 96.00%") for r in verdict.reasons)
+
+
+def test_corrupt_state_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text('{"stage": "1%"}')
+    with pytest.raises(ConfigError, match="is not a rollout state"):
+        Rig(tmp_path)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"interval_s": 0}, "interval_s=0"), ({"threshold": 0}, "threshold=0")])
+def test_invalid_controller_settings(tmp_path: Path, kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        RolloutController(recorder=Recorder(), flags=OverridableFlagSource(FileFlagSource(tmp_path / "f.json")), **kwargs)  # type: ignore[arg-type]
+
+
+async def test_run_checks_until_stopped(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    controller = RolloutController(
+        recorder=rig.recorder, flags=rig.flags, store=rig.store, gates=GATES, interval_s=0.01, threshold=2,
+        clock=rig.clock,
+    )  # fmt: skip
+    controller.promote()
+    rig.traffic(INTERVAL, fail=True)
+    stop = asyncio.Event()
+    task = asyncio.create_task(controller.run(stop))
+    for _ in range(500):
+        await asyncio.sleep(0.01)
+        if controller.state.status == "rolled_back":
+            break
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert controller.state.status == "rolled_back"
+    assert task.done() and task.exception() is None
+
+
+def test_rules_can_lower_min_samples(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    rig = Rig(tmp_path, gates=replace(GATES, rules=RollbackRules(min_samples=1000)))
+    rig.controller.promote()
+    rig.traffic(INTERVAL, fail=True)  # 200 calls < 1000: rates cannot roll back
+    assert rig.controller.check().failed_checks == 0

@@ -1,0 +1,74 @@
+"""Settings: new and old environment names, and start-up failures that quote the key and the value."""
+
+import pytest
+
+from llmfiles import ConfigError
+from llmfiles.rollout import load_settings
+
+OLD_AND_NEW = [
+    "ASYNC_UPLOAD_ENABLED", "ASYNC_UPLOAD_ROLLOUT", "ASYNC_UPLOAD_FALLBACK", "ASYNC_UPLOAD_MAX_RETRIES",
+    "ASYNC_UPLOAD_TIMEOUT", "LLMFILES_ENABLED", "LLMFILES_ROLLOUT_PERCENT", "LLMFILES_FALLBACK",
+    "LLMFILES_MAX_RETRIES", "LLMFILES_TIMEOUT_S", "LLMFILES_MAX_CONCURRENCY", "LLMFILES_STAGE",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in OLD_AND_NEW:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_are_safe() -> None:
+    settings = load_settings()
+    assert (settings.enabled, settings.rollout_percent, settings.fallback) == (False, 0.0, True)
+    assert settings.detection_bound_s == 40.0  # 10 s x (3 + 1): within the 60 s asked for
+
+
+def test_old_names_keep_working(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNC_UPLOAD_ENABLED", "true")
+    monkeypatch.setenv("ASYNC_UPLOAD_ROLLOUT", "10%")
+    monkeypatch.setenv("ASYNC_UPLOAD_FALLBACK", "0")
+    monkeypatch.setenv("ASYNC_UPLOAD_MAX_RETRIES", "5")
+    monkeypatch.setenv("ASYNC_UPLOAD_TIMEOUT", "12.5")
+    settings = load_settings()
+    assert settings.enabled is True
+    assert settings.rollout_percent == 10.0
+    assert settings.fallback is False
+    assert settings.max_retries == 5
+    assert settings.timeout_s == 12.5
+
+
+def test_new_name_wins_over_the_old_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNC_UPLOAD_ROLLOUT", "10")
+    monkeypatch.setenv("LLMFILES_ROLLOUT_PERCENT", "1")
+    assert load_settings().rollout_percent == 1.0
+
+
+def test_keyword_overrides() -> None:
+    assert load_settings(rollout_percent=50, max_concurrency=16).max_concurrency == 16
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "quoted"),
+    [
+        ("ASYNC_UPLOAD_ROLLOUT", "150", "ASYNC_UPLOAD_ROLLOUT='150'"),
+        ("LLMFILES_ROLLOUT_PERCENT", "-1", "LLMFILES_ROLLOUT_PERCENT='-1'"),
+        ("ASYNC_UPLOAD_ENABLED", "perhaps", "ASYNC_UPLOAD_ENABLED='perhaps'"),
+        ("ASYNC_UPLOAD_TIMEOUT", "0", "ASYNC_UPLOAD_TIMEOUT='0'"),
+        ("LLMFILES_MAX_RETRIES", "many", "LLMFILES_MAX_RETRIES='many'"),
+        ("LLMFILES_MAX_CONCURRENCY", "0", "LLMFILES_MAX_CONCURRENCY='0'"),
+    ],
+    ids=["rollout-over-100", "percent-negative", "enabled-not-bool", "timeout-zero", "retries-nan", "concurrency-0"],
+)
+def test_invalid_values_fail_at_start_up(monkeypatch: pytest.MonkeyPatch, env: str, value: str, quoted: str) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ConfigError, match="invalid rollout settings") as info:
+        load_settings()
+    assert quoted in str(info.value)
+
+
+def test_every_problem_is_listed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNC_UPLOAD_ROLLOUT", "150")
+    monkeypatch.setenv("ASYNC_UPLOAD_TIMEOUT", "abc")
+    with pytest.raises(ConfigError, match=r"ASYNC_UPLOAD_ROLLOUT='150'.*ASYNC_UPLOAD_TIMEOUT='abc'"):
+        load_settings()

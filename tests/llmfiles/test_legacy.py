@@ -1,0 +1,83 @@
+"""The legacy arm against the real mock: same results and errors as the async arm, the old way."""
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmfiles import (
+    GLM,
+    KIMI,
+    AuthenticationError,
+    FileTooLargeError,
+    TransportError,
+    UnsupportedPurposeError,
+)
+from llmfiles.legacy import LegacyFilesClient
+from llmfiles.transfer import UploadResult
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def mock() -> Iterator[Any]:
+    mock_provider = pytest.importorskip("mock_provider")
+    with mock_provider.MockProvider("calm", seed=5) as running:
+        yield running
+
+
+def test_upload_download_list_delete(mock: Any, tmp_path: Path) -> None:
+    source = tmp_path / "batch.jsonl"
+    source.write_bytes(b'{"custom_id": 1}\n' * 5000)
+    client = LegacyFilesClient(GLM, api_key="sk-test", base_url=mock.glm_base_url)
+    result = client.upload(source, purpose="batch")
+    assert isinstance(result, UploadResult)
+    assert (result.size, result.attempts, result.reconciled) == (source.stat().st_size, 1, False)
+    assert result.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    journal = [e for e in mock.journal() if e["operation"] == "upload"]
+    assert journal[0]["sha256"] == result.sha256
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    path = client.download(result.file.id, dest)
+    assert path.read_bytes() == source.read_bytes()
+    assert [f.id for f in client.list()] == [result.file.id]
+    client.delete(result.file.id)
+    assert client.list() == []
+
+
+def test_errors_are_the_same_tree(mock: Any, tmp_path: Path) -> None:
+    source = tmp_path / "a.txt"
+    source.write_bytes(b"hello")
+    with pytest.raises(AuthenticationError) as caught:
+        LegacyFilesClient(KIMI, api_key="bad-key-123", base_url=mock.kimi_base_url).upload(
+            source, purpose="file-extract"
+        )
+    assert "bad-key-123" not in str(caught.value)
+    client = LegacyFilesClient(KIMI, api_key="sk-test", base_url=mock.kimi_base_url)
+    with pytest.raises(UnsupportedPurposeError):
+        client.upload(source, purpose="batch")
+    mock.set_rules([{"effect": {"kind": "reset"}}])
+    with pytest.raises(TransportError):
+        client.upload(source, purpose="file-extract")
+    assert "sk-test" not in repr(client)
+
+
+def test_limits_are_checked_before_sending(mock: Any, tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    with big.open("wb") as handle:
+        handle.truncate(20 * 1024 * 1024 + 1)
+    with pytest.raises(FileTooLargeError):
+        LegacyFilesClient(GLM, api_key="sk-test", base_url=mock.glm_base_url).upload(big, purpose="agent")
+    assert mock.journal() == []
+
+
+def test_download_name_is_sanitised(mock: Any, tmp_path: Path) -> None:
+    source = tmp_path / "x.jsonl"
+    source.write_bytes(b"{}\n")
+    client = LegacyFilesClient(GLM, api_key="sk-test", base_url=mock.glm_base_url)
+    uploaded = client.upload(source, purpose="batch")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    assert client.download(uploaded.file.id, dest).parent == dest.resolve()

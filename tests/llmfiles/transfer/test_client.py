@@ -1,0 +1,327 @@
+"""Unit tests of the async client's request shapes and retry decisions, with respx (no sockets)."""
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from llmfiles import (
+    GLM,
+    KIMI,
+    ConfigError,
+    FileTooLargeError,
+    NotFoundError,
+    ProviderError,
+    RateLimitedError,
+    ServerError,
+    TransferTimeoutError,
+    TransportError,
+    UnsupportedPurposeError,
+)
+from llmfiles.transfer import AsyncFilesClient, FileObject, TransferSettings, UploadResult
+
+KIMI_URL = "https://kimi.test/v1"
+GLM_URL = "https://glm.test/api/paas/v4"
+KEY = "sk-very-secret-key"
+NOW = 1_700_000_000
+
+
+class FakeTime:
+    """Clock and sleep for the retry loop: sleeping advances the clock, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = float(NOW)
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+async def kimi(fake_time: FakeTime) -> AsyncIterator[AsyncFilesClient]:
+    settings = TransferSettings(clock=fake_time.clock, sleep=fake_time.sleep, jitter=lambda: 1.0, retries=2)
+    async with AsyncFilesClient(KIMI, api_key=KEY, base_url=KIMI_URL, settings=settings) as client:
+        yield client
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(b"%PDF-" + bytes(range(256)) * 64)
+    return path
+
+
+def file_json(
+    file_id: str = "f1", *, size: int = 10, filename: str = "report.pdf", created_at: int = NOW
+) -> dict[str, Any]:
+    return {
+        "id": file_id,
+        "object": "file",
+        "bytes": size,
+        "created_at": created_at,
+        "filename": filename,
+        "purpose": "file-extract",
+        "status": "ok",
+    }
+
+
+@respx.mock
+async def test_upload_request_shape(kimi: AsyncFilesClient, sample: Path) -> None:
+    route = respx.post(f"{KIMI_URL}/files").mock(
+        return_value=httpx.Response(200, json=file_json(size=sample.stat().st_size))
+    )
+    result = await kimi.upload(sample, purpose="file-extract")
+    request = route.calls.last.request
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    assert request.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert "Transfer-Encoding" not in request.headers
+    body = request.content
+    assert int(request.headers["Content-Length"]) == len(body)
+    assert b'name="purpose"\r\n\r\nfile-extract\r\n' in body
+    assert b'name="file"; filename="report.pdf"' in body
+    assert sample.read_bytes() in body
+    assert result == UploadResult(
+        file=FileObject.from_json(file_json(size=sample.stat().st_size)),
+        sha256=hashlib.sha256(sample.read_bytes()).hexdigest(),
+        size=sample.stat().st_size,
+        attempts=1,
+        reconciled=False,
+    )
+
+
+@respx.mock
+async def test_limits_are_checked_before_a_byte_is_sent(fake_time: FakeTime, tmp_path: Path) -> None:
+    route = respx.post(f"{GLM_URL}/files")
+    big = tmp_path / "big.bin"
+    with big.open("wb") as handle:
+        handle.truncate(20 * 1024 * 1024 + 1)
+    async with AsyncFilesClient(GLM, api_key=KEY, base_url=GLM_URL) as glm:
+        with pytest.raises(FileTooLargeError, match="accepts at most 20971520 for purpose='agent'"):
+            await glm.upload(big, purpose="agent")
+        with pytest.raises(UnsupportedPurposeError, match="purpose='image'"):
+            await glm.upload(big, purpose="image")
+        with pytest.raises(ConfigError, match="cannot be read"):
+            await glm.upload(tmp_path / "missing.jsonl", purpose="batch")
+        with pytest.raises(ConfigError, match="not a regular file"):
+            await glm.upload(tmp_path, purpose="batch")
+    assert not route.called
+
+
+@respx.mock
+async def test_429_honours_retry_after_then_succeeds(
+    kimi: AsyncFilesClient, fake_time: FakeTime, sample: Path
+) -> None:
+    route = respx.post(f"{KIMI_URL}/files").mock(
+        side_effect=[
+            httpx.Response(
+                429,
+                json={"error": {"type": "rate_limit_reached_error", "message": "wait"}},
+                headers={"Retry-After": "3"},
+            ),
+            httpx.Response(503, json={"error": {"type": "server_error", "message": "down"}}),
+            httpx.Response(200, json=file_json()),
+        ]
+    )
+    result = await kimi.upload(sample, purpose="file-extract")
+    assert route.call_count == 3
+    assert result.attempts == 3
+    assert fake_time.sleeps == [3.0, 1.0]  # Retry-After, then the second backoff step (jitter pinned to 1)
+    bodies = [call.request.content for call in route.calls]
+    assert bodies[0] == bodies[2]  # the body was sent again in full
+
+
+@respx.mock
+async def test_retries_run_out_with_a_typed_error(
+    kimi: AsyncFilesClient, fake_time: FakeTime, sample: Path
+) -> None:
+    route = respx.post(f"{KIMI_URL}/files").mock(
+        return_value=httpx.Response(
+            429, json={"error": {"type": "engine_overloaded_error", "message": "busy"}}
+        )
+    )
+    with pytest.raises(RateLimitedError) as caught:
+        await kimi.upload(sample, purpose="file-extract")
+    assert route.call_count == 3
+    assert caught.value.code == "engine_overloaded_error"
+    assert fake_time.sleeps == [0.5, 1.0]
+
+
+@respx.mock
+async def test_client_errors_are_not_retried(kimi: AsyncFilesClient, sample: Path) -> None:
+    route = respx.post(f"{KIMI_URL}/files").mock(
+        return_value=httpx.Response(400, json={"error": {"type": "invalid_request_error", "message": "no"}})
+    )
+    with pytest.raises(ProviderError, match="status=400"):
+        await kimi.upload(sample, purpose="file-extract")
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_lost_response_is_reconciled_not_resent(kimi: AsyncFilesClient, sample: Path) -> None:
+    size = sample.stat().st_size
+    upload = respx.post(f"{KIMI_URL}/files").mock(side_effect=httpx.RemoteProtocolError("connection reset"))
+    listing = respx.get(f"{KIMI_URL}/files").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "object": "list",
+                "data": [
+                    file_json("old", size=size, created_at=NOW - 3600),  # same name and size, too old
+                    file_json("other", size=size + 1),
+                    file_json("mine", size=size, created_at=NOW + 1),
+                ],
+            },
+        )
+    )
+    result = await kimi.upload(sample, purpose="file-extract")
+    assert upload.call_count == 1
+    assert listing.call_count == 1
+    assert (result.file.id, result.reconciled, result.attempts) == ("mine", True, 1)
+    assert result.sha256 == hashlib.sha256(sample.read_bytes()).hexdigest()
+
+
+@respx.mock
+async def test_transport_error_with_nothing_stored_is_retried(kimi: AsyncFilesClient, sample: Path) -> None:
+    upload = respx.post(f"{KIMI_URL}/files").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json=file_json())]
+    )
+    respx.get(f"{KIMI_URL}/files").mock(return_value=httpx.Response(200, json={"object": "list", "data": []}))
+    result = await kimi.upload(sample, purpose="file-extract")
+    assert (upload.call_count, result.attempts, result.reconciled) == (2, 2, False)
+
+
+@respx.mock
+async def test_malformed_answer_is_treated_as_lost(kimi: AsyncFilesClient, sample: Path) -> None:
+    size = sample.stat().st_size
+    respx.post(f"{KIMI_URL}/files").mock(return_value=httpx.Response(200, content=b"{not json"))
+    respx.get(f"{KIMI_URL}/files").mock(
+        return_value=httpx.Response(200, json={"object": "list", "data": [file_json("mine", size=size)]})
+    )
+    result = await kimi.upload(sample, purpose="file-extract")
+    assert (result.file.id, result.reconciled) == ("mine", True)
+
+
+@respx.mock
+async def test_timeouts_become_transfer_timeout_errors(kimi: AsyncFilesClient, sample: Path) -> None:
+    respx.post(f"{KIMI_URL}/files").mock(side_effect=httpx.ReadTimeout("hang"))
+    respx.get(f"{KIMI_URL}/files").mock(return_value=httpx.Response(200, json={"object": "list", "data": []}))
+    with pytest.raises(TransferTimeoutError, match="timed out") as caught:
+        await kimi.upload(sample, purpose="file-extract")
+    assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+
+
+@respx.mock
+async def test_the_key_never_appears_in_errors_or_reprs(kimi: AsyncFilesClient, sample: Path) -> None:
+    respx.post(f"{KIMI_URL}/files").mock(side_effect=httpx.ConnectError("refused"))
+    respx.get(f"{KIMI_URL}/files").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(TransportError) as caught:
+        await kimi.upload(sample, purpose="file-extract")
+    chain: list[BaseException] = []
+    error: BaseException | None = caught.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert all(KEY not in repr(e) and KEY not in str(e) for e in chain)
+    assert KEY not in repr(kimi)
+
+
+async def test_empty_key_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="MOONSHOT_API_KEY"):
+        AsyncFilesClient(KIMI, api_key="")
+
+
+@respx.mock
+async def test_glm_list_pages_and_retrieve_goes_through_the_list(fake_time: FakeTime) -> None:
+    pages = respx.get(f"{GLM_URL}/files").mock(
+        side_effect=[
+            httpx.Response(
+                200, json={"object": "list", "data": [file_json("a"), file_json("b")], "has_more": True}
+            ),
+            httpx.Response(200, json={"object": "list", "data": [file_json("c")], "has_more": False}),
+            httpx.Response(200, json={"object": "list", "data": [file_json("c")], "has_more": False}),
+        ]
+    )
+    async with AsyncFilesClient(GLM, api_key=KEY, base_url=GLM_URL) as glm:
+        files = await glm.list(purpose="batch")
+        assert [f.id for f in files] == ["a", "b", "c"]
+        second = pages.calls[1].request.url.params
+        assert (second["after"], second["limit"], second["purpose"]) == ("b", "100", "batch")
+        with pytest.raises(NotFoundError, match="file_id='zzz'"):
+            await glm.retrieve("zzz")
+
+
+@respx.mock
+async def test_kimi_retrieve_and_delete_quote_the_id(kimi: AsyncFilesClient) -> None:
+    retrieve = respx.get(f"{KIMI_URL}/files/a%2F..%2Fb").mock(
+        return_value=httpx.Response(200, json=file_json())
+    )
+    delete = respx.delete(f"{KIMI_URL}/files/f1").mock(
+        return_value=httpx.Response(200, json={"id": "f1", "object": "file", "deleted": True})
+    )
+    assert (await kimi.retrieve("a/../b")).id == "f1"
+    await kimi.delete("f1")
+    assert retrieve.called
+    assert delete.called
+
+
+@respx.mock
+async def test_idempotent_calls_retry_5xx(kimi: AsyncFilesClient, fake_time: FakeTime) -> None:
+    route = respx.get(f"{KIMI_URL}/files").mock(
+        side_effect=[
+            httpx.Response(500, text="oops"),
+            httpx.Response(200, json={"object": "list", "data": []}),
+        ]
+    )
+    assert await kimi.list() == []
+    assert route.call_count == 2
+    route.mock(return_value=httpx.Response(502, text="bad gateway"))
+    with pytest.raises(ServerError):
+        await kimi.list()
+
+
+@respx.mock
+async def test_upload_many_reports_each_file(kimi: AsyncFilesClient, tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_bytes(b"g" * 1000)
+    bad.write_bytes(b"b" * 3000)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if b'filename="bad.txt"' in request.content:
+            return httpx.Response(400, json={"error": {"type": "invalid_request_error", "message": "no"}})
+        return httpx.Response(200, json=file_json(filename="good.txt", size=1000))
+
+    respx.post(f"{KIMI_URL}/files").mock(side_effect=answer)
+    seen: list[tuple[int, int | None]] = []
+    results = await kimi.upload_many(
+        [bad, good, tmp_path / "missing.txt"],
+        purpose="file-extract",
+        progress=lambda d, t: seen.append((d, t)),
+    )
+    assert isinstance(results[0], ProviderError)
+    assert isinstance(results[1], UploadResult)
+    assert results[1].file.filename == "good.txt"
+    assert isinstance(results[2], ConfigError)
+    assert seen[-1] == (4000, 4000)
+
+
+@respx.mock
+async def test_list_without_data_is_malformed(kimi: AsyncFilesClient) -> None:
+    respx.get(f"{KIMI_URL}/files").mock(
+        return_value=httpx.Response(200, content=json.dumps({"x": 1}).encode())
+    )
+    with pytest.raises(TransportError, match="no 'data' array"):
+        await kimi.list()
