@@ -12,11 +12,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from harness._context import API_KEY, BenchContext
+from llmfiles import LLMFilesError
+from llmfiles.legacy import LegacyFilesClient
+from llmfiles.providers import provider_by_name
+from llmfiles.transfer import AsyncFilesClient, TransferSettings
 
-__all__ = ["TIMEOUT_S", "BatchResult", "is_timeout", "run_async_batch", "run_legacy_batch"]
+__all__ = ["TIMEOUT_S", "BatchResult", "base_url", "is_timeout", "run_async_batch", "run_legacy_batch"]
 
 #: Read/write timeout both arms get in every case (seconds); chaos hangs end here.
 TIMEOUT_S = 10.0
@@ -48,13 +51,8 @@ def is_timeout(error: BaseException) -> bool:
     return isinstance(error, TimeoutError) or "timeout" in type(error).__name__.lower()
 
 
-def _spec(provider: str) -> Any:
-    from llmfiles.providers import provider_by_name
-
-    return provider_by_name(provider)
-
-
 def base_url(ctx: BenchContext, provider: str) -> str:
+    """The mock's API root for `provider` (``"kimi"`` or ``"glm"``)."""
     return str(ctx.mock.kimi_base_url if provider == "kimi" else ctx.mock.glm_base_url)
 
 
@@ -66,18 +64,17 @@ async def run_async_batch(
     provider: str = "kimi",
     purpose: str = "file-extract",
     retries: int = 3,
+    timeout_s: float = TIMEOUT_S,
 ) -> BatchResult:
     """Upload `paths` through one `AsyncFilesClient` with at most `concurrency` in flight."""
-    from llmfiles import LLMFilesError
-    from llmfiles.transfer import AsyncFilesClient, TransferSettings
 
     result = BatchResult("async", concurrency)
     settings = TransferSettings(
-        read_timeout=TIMEOUT_S, write_timeout=TIMEOUT_S, max_concurrency=concurrency, retries=retries
+        read_timeout=timeout_s, write_timeout=timeout_s, max_concurrency=concurrency, retries=retries
     )
     gate = asyncio.Semaphore(concurrency)
     async with AsyncFilesClient(
-        _spec(provider), api_key=API_KEY, base_url=base_url(ctx, provider), settings=settings
+        provider_by_name(provider), api_key=API_KEY, base_url=base_url(ctx, provider), settings=settings
     ) as client:
 
         async def one(path: Path) -> None:
@@ -105,13 +102,13 @@ async def run_legacy_batch(
     concurrency: int,
     provider: str = "kimi",
     purpose: str = "file-extract",
+    timeout_s: float = TIMEOUT_S,
 ) -> BatchResult:
     """Upload `paths` with `LegacyFilesClient`, one thread per concurrent upload."""
-    from llmfiles.legacy import LegacyFilesClient
 
     result = BatchResult("legacy", concurrency)
     client = LegacyFilesClient(
-        _spec(provider), api_key=API_KEY, base_url=base_url(ctx, provider), timeout=TIMEOUT_S
+        provider_by_name(provider), api_key=API_KEY, base_url=base_url(ctx, provider), timeout=timeout_s
     )
 
     def one(path: Path) -> None:

@@ -19,13 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+import structlog
 from rich.console import Console
 
 from harness._console import claims_table, progress_display
 from harness._context import MB, BenchConfig, BenchContext, FileFactory
 from harness._procs import MockProcess
 from harness._report import write_report
-from harness._verdict import Measurement, exit_code, judge_all
+from harness._series import Collected
+from harness._verdict import Measurement, Verdict, exit_code, judge_all
+from llmfiles.observe import configure_logging
 
 __all__ = ["Case", "run_bench", "run_cases"]
 
@@ -72,6 +75,28 @@ def run_bench(config: BenchConfig, cases: Sequence[Case], console: Console) -> i
         0 when every ``must`` claim holds, 1 otherwise.
     """
     started = time.monotonic()
+    config.out.mkdir(parents=True, exist_ok=True)
+    # Retries and fallbacks log by design; on the terminal they would bury the progress display.
+    with (config.out / "bench.log").open("w", encoding="utf-8") as log_file:
+        configure_logging(level=logging.INFO, json=True, file=log_file)
+        try:
+            verdicts, data = _measure(config, cases, console)
+        finally:
+            structlog.reset_defaults()  # the file closes here; later log lines must not go to it
+    meta = {
+        "mode": "quick" if config.quick else "full",
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_s": round(time.monotonic() - started, 1),
+        "python": sys.version.split()[0],
+        "machine": f"{platform.system()} {platform.machine()}, {_cpus()} CPUs",
+    }
+    files = write_report(config.out, verdicts, data, meta)
+    console.print(claims_table(verdicts))
+    console.print(f"report: {files.markdown} · {files.json} · {len(files.plots)} plots · log: bench.log")
+    return exit_code(verdicts)
+
+
+def _measure(config: BenchConfig, cases: Sequence[Case], console: Console) -> tuple[list[Verdict], Collected]:
     with tempfile.TemporaryDirectory(prefix="llmfiles-bench-") as tmp:
         workdir = Path(tmp)
         (workdir / "files").mkdir()
@@ -88,18 +113,7 @@ def run_bench(config: BenchConfig, cases: Sequence[Case], console: Console) -> i
             )
             with progress_display(console, total=len(cases)) as reporter:
                 measurements = asyncio.run(run_cases(ctx, cases, reporter))
-    verdicts = judge_all(measurements)
-    meta = {
-        "mode": "quick" if config.quick else "full",
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "duration_s": round(time.monotonic() - started, 1),
-        "python": sys.version.split()[0],
-        "machine": f"{platform.system()} {platform.machine()}, {_cpus()} CPUs",
-    }
-    files = write_report(config.out, verdicts, ctx.data, meta)
-    console.print(claims_table(verdicts))
-    console.print(f"report: {files.markdown} · {files.json} · {len(files.plots)} plots")
-    return exit_code(verdicts)
+    return judge_all(measurements), ctx.data
 
 
 def _cpus() -> int:

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from llmfiles import ConfigError
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Measure llmfiles' claims; load-test it.")
@@ -35,6 +37,49 @@ def bench(
 
     config = BenchConfig.for_mode(quick=quick, out=out, seed=seed)
     raise typer.Exit(run_bench(config, CASES, Console()))
+
+
+@app.command()
+def load(
+    stage: Annotated[float, typer.Option(help="Rollout percentage on the async arm: 1, 10, 50 or 100.")] = 10,
+    profile: Annotated[str, typer.Option(help="Mock chaos profile.")] = "realistic",
+    users: Annotated[int, typer.Option(help="Concurrent Locust users.")] = 150,
+    duration: Annotated[int, typer.Option(help="Seconds of load.")] = 120,
+    scenario: Annotated[
+        str, typer.Option(help="upload_burst, mixed or stage_promotion.")
+    ] = "stage_promotion",
+    workers: Annotated[int, typer.Option(help="Local Locust workers (0: no master/worker split).")] = 0,
+    out: Annotated[Path, typer.Option("--out", help="Directory for Locust CSV/HTML, logs, events.")] = Path(
+        "load-out"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of the mock's chaos.")] = 0,
+    legacy_in_thread: Annotated[
+        bool, typer.Option("--legacy-in-thread", help="Run the legacy arm off the service's event loop.")
+    ] = False,
+    max_file_mb: Annotated[
+        float | None, typer.Option(help="Cap upload sizes (default: the scenario's).")
+    ] = None,
+) -> None:
+    """Mock, reference service and Locust; nothing-lost check; the gate's verdict (exit 0/3/4, 1 if lost)."""
+    from harness._load import LoadConfig, run_load
+
+    try:
+        config = LoadConfig(
+            scenario=scenario,
+            stage=stage,
+            profile=profile,
+            users=users,
+            duration_s=duration,
+            out=out,
+            workers=workers,
+            seed=seed,
+            legacy_in_thread=legacy_in_thread,
+            max_file_bytes=int(max_file_mb * 1024 * 1024) if max_file_mb else None,
+        )
+    except ConfigError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(run_load(config, Console()).exit_code)
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ class BenchConfig:
         flaky_uploads: uploads per arm in the timeout case under `flaky`.
         concurrent_uploads: uploads started at once in the concurrency case.
         split_keys: keys hashed for the split uniformity test.
+        memory_peers: also measure the openai SDK and plain httpx in the memory case (5 more probes).
         rollback_interval_s: the controller's evaluation interval in the rollback case.
     """
 
@@ -46,11 +47,12 @@ class BenchConfig:
     seed: int = 0
     memory_sizes: tuple[int, ...] = (1 * MB, 50 * MB)
     concurrency_levels: tuple[int, ...] = (1, 8, 32)
-    files_per_level: int = 32
+    files_per_level: int = 24
     throughput_file_size: int = 256 * 1024
     flaky_uploads: int = 250
     concurrent_uploads: int = 128
     split_keys: int = 1_000_000
+    memory_peers: bool = False
     rollback_interval_s: float = 2.0
 
     @classmethod
@@ -65,6 +67,7 @@ class BenchConfig:
             memory_sizes=(1 * MB, 10 * MB, 50 * MB, 200 * MB, 1024 * MB),
             concurrency_levels=(1, 4, 16, 64),
             files_per_level=96,
+            memory_peers=True,
             flaky_uploads=1500,
         )
 

@@ -16,6 +16,12 @@ from harness._arms import base_url
 from harness._context import API_KEY, BenchContext
 from harness._lost import find_lost
 from harness._verdict import Measurement
+from harness._wiring import StaticFlags, make_dispatcher
+from llmfiles.legacy import LegacyFilesClient
+from llmfiles.observe import Recorder
+from llmfiles.providers import KIMI
+from llmfiles.rollout import FlagState
+from llmfiles.transfer import AsyncFilesClient, TransferSettings
 
 __all__ = ["ROUNDS", "measure_fallback"]
 
@@ -28,12 +34,6 @@ _HANG_TIMEOUT_S = 1.0
 
 
 async def measure_fallback(ctx: BenchContext) -> list[Measurement]:
-    from harness._wiring import StaticFlags, make_dispatcher
-    from llmfiles.legacy import LegacyFilesClient
-    from llmfiles.observe import Recorder
-    from llmfiles.providers import KIMI
-    from llmfiles.rollout import FlagState
-    from llmfiles.transfer import AsyncFilesClient, TransferSettings
 
     kimi = base_url(ctx, "kimi")
     # No retries in the client: a retry would hide the fault from the dispatcher, whose fallback is the

@@ -1,7 +1,8 @@
 """Memory cases: peak memory of upload and download, legacy (baseline) against async (variant), per size.
 
 Every figure comes from `harness._memprobe` in its own subprocess. Peers (openai SDK, plain httpx) are
-measured at the 50 MB size only: that is the row DESIGN.md's figures table has for them.
+measured at the 50 MB size only, the row DESIGN.md's figures table has for them, and only in the full
+run: five more subprocesses would not fit `--quick`'s three minutes.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ async def measure_memory(ctx: BenchContext) -> list[Measurement]:
             peaks[(arm, "upload", size)] = peak
             peak, _ = await probe(ctx, arm, "download", file_id=file_id)
             peaks[(arm, "download", size)] = peak
-        if size == PEER_SIZE:
+        if size == PEER_SIZE and ctx.config.memory_peers:
             await _peers(ctx, path, size, peaks)
         path.unlink()
     ctx.data.memory += [MemoryPoint(client, op, size, peak) for (client, op, size), peak in peaks.items()]

@@ -52,77 +52,63 @@ def bench_spec(provider: str, max_bytes: int) -> Any:
     return dataclasses.replace(spec, purposes=purposes)
 
 
-def _need(path: Path | None) -> Path:
-    if path is None:
-        raise SystemExit("--file is required to upload")
-    return path
+Upload = Callable[[Path], Any]
+Download = Callable[[str], Any]
 
 
 def _base(args: argparse.Namespace) -> str:
     return f"{args.url}/kimi/v1" if args.provider == "kimi" else f"{args.url}/glm/api/paas/v4"
 
 
-def _prepare(args: argparse.Namespace) -> Callable[[], Any]:
-    """Build the client and return the transfer as a zero-argument callable, untracked."""
+def _clients(args: argparse.Namespace, dest: Path) -> tuple[Upload, Download]:
+    """The client named by ``args.client`` as an (upload, download) pair, built untracked."""
     spec = bench_spec(args.provider, args.max_bytes)
     base = _base(args)
-    path = Path(args.file) if args.file else None
-    dest = Path(args.dest) if args.dest else Path(tempfile.mkdtemp(prefix="memprobe-"))
+    purpose = args.purpose
     if args.client == "legacy":
         from llmfiles.legacy import LegacyFilesClient
 
         legacy = LegacyFilesClient(spec, api_key=API_KEY, base_url=base)
-        if args.op == "upload":
-            return lambda: legacy.upload(_need(path), purpose=args.purpose).file.id
-        return lambda: legacy.download(args.file_id, dest)
+        return (lambda p: legacy.upload(p, purpose=purpose).file.id), (lambda i: legacy.download(i, dest))
     if args.client == "async":
         from llmfiles.transfer import AsyncFilesClient
 
-        # The loop and the client (its connection pool, its TLS context) exist before tracking starts,
-        # as they would in a long-running service; the tracked call is the transfer alone.
         runner = asyncio.Runner()
         client = runner.run(AsyncFilesClient(spec, api_key=API_KEY, base_url=base).__aenter__())
-        if args.op == "upload":
-            return lambda: runner.run(client.upload(_need(path), purpose=args.purpose)).file.id
-        return lambda: runner.run(client.download(args.file_id, dest))
+        return (
+            lambda p: runner.run(client.upload(p, purpose=purpose)).file.id,
+            lambda i: runner.run(client.download(i, dest)),
+        )
     if args.client.startswith("openai"):
         import openai
 
         sdk = openai.OpenAI(api_key=API_KEY, base_url=base, max_retries=0)
-        if args.client == "openai-path":
-            return lambda: sdk.files.create(file=_need(path), purpose=args.purpose).id
-        if args.client == "openai-fileobj":
 
-            def upload_fileobj() -> str:
-                with _need(path).open("rb") as handle:
-                    return sdk.files.create(file=handle, purpose=args.purpose).id
+        def upload_openai(path: Path) -> str:
+            if args.client == "openai-path":
+                return sdk.files.create(file=path, purpose=purpose).id
+            with path.open("rb") as handle:
+                return sdk.files.create(file=handle, purpose=purpose).id
 
-            return upload_fileobj
-        return lambda: len(sdk.files.content(args.file_id).content)
+        return upload_openai, lambda i: len(sdk.files.content(i).content)
     import httpx
 
     http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=300)
-    if args.client == "httpx-fileobj":
 
-        def upload_httpx() -> str:
-            with _need(path).open("rb") as handle:
-                response = http.post("/files", files={"file": handle}, data={"purpose": args.purpose})
-            response.raise_for_status()
-            return str(response.json()["id"])
+    def upload_httpx(path: Path) -> str:
+        with path.open("rb") as handle:
+            response = http.post("/files", files={"file": handle}, data={"purpose": purpose})
+        response.raise_for_status()
+        return str(response.json()["id"])
 
-        return upload_httpx
-
-    def download_httpx() -> int:
-        with (
-            http.stream("GET", f"/files/{args.file_id}/content") as response,
-            open(dest / "out", "wb") as out,
-        ):
+    def download_httpx(file_id: str) -> int:
+        with http.stream("GET", f"/files/{file_id}/content") as response, (dest / "out").open("wb") as out:
             response.raise_for_status()
             for chunk in response.iter_bytes(256 * 1024):
                 out.write(chunk)
         return (dest / "out").stat().st_size
 
-    return download_httpx
+    return upload_httpx, download_httpx
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,10 +126,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.client not in CLIENTS[args.op]:
         parser.error(f"client={args.client!r} cannot {args.op}; use one of {CLIENTS[args.op]}")
-    transfer = _prepare(args)
+    if (args.op == "upload" and not args.file) or (args.op == "download" and not args.file_id):
+        parser.error(f"op={args.op!r} needs --file (upload) or --file-id (download)")
+    dest = Path(args.dest) if args.dest else Path(tempfile.mkdtemp(prefix="memprobe-"))
+    upload, download = _clients(args, dest)
+    # A service has made uploads before the one we measure: pools, executor threads (an 8 MB stack each,
+    # which memray counts), lazy imports all exist. One small upload first gives every client that state.
+    warm = dest / "warm-up.jsonl"
+    warm.write_bytes(b'{"warm": true}\n')
+    upload(warm)
+    warm.unlink()
     started = time.perf_counter()
     with memray.Tracker(args.trace, file_format=memray.FileFormat.AGGREGATED_ALLOCATIONS):
-        outcome = transfer()
+        outcome = upload(Path(args.file)) if args.op == "upload" else download(args.file_id)
     seconds = time.perf_counter() - started
     peak = memray.FileReader(args.trace).metadata.peak_memory
     print(json.dumps({"peak_bytes": peak, "seconds": seconds, "result": str(outcome)}))

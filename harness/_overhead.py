@@ -14,6 +14,9 @@ import time
 from harness._arms import base_url
 from harness._context import API_KEY, MB, BenchContext
 from harness._verdict import Measurement
+from llmfiles.observe import Event, Recorder, RolloutMetrics, hash_key
+from llmfiles.providers import KIMI
+from llmfiles.transfer import AsyncFilesClient, sanitize_filename
 
 __all__ = ["measure_overhead"]
 
@@ -23,8 +26,6 @@ _REPEATS = 2000
 
 def bookkeeping_cpu_s(repeats: int) -> float:
     """CPU seconds per upload spent on sanitising, event building, recorder and metrics."""
-    from llmfiles.observe import Event, Recorder, RolloutMetrics, hash_key
-    from llmfiles.transfer import sanitize_filename
 
     recorder, metrics = Recorder(), RolloutMetrics()
     started = time.thread_time()
@@ -48,8 +49,6 @@ def bookkeeping_cpu_s(repeats: int) -> float:
 
 
 async def measure_overhead(ctx: BenchContext) -> list[Measurement]:
-    from llmfiles.providers import KIMI
-    from llmfiles.transfer import AsyncFilesClient
 
     paths = [ctx.files.get(MB, f"overhead-{i}.txt") for i in range(_UPLOADS)]
     await asyncio.to_thread(ctx.mock.reset)

@@ -46,6 +46,7 @@ class ServerProcess:
         self.log_path = log_path
         self._env = {**os.environ, **(env or {})}
         self._process: subprocess.Popen[str] | None = None
+        self._drain: threading.Thread | None = None
         self.url = ""
 
     def start(self) -> Self:
@@ -70,7 +71,8 @@ class ServerProcess:
             raise ServerStartError(f"args={self.args[1:]!r} did not print a URL; stderr: {' | '.join(tail)}")
         self.url = url.rstrip("/")
         # Drain stdout so a chatty child never blocks on a full pipe.
-        threading.Thread(target=self._stdout().read, daemon=True).start()
+        self._drain = threading.Thread(target=self._stdout().read, daemon=True)
+        self._drain.start()
         return self
 
     def _stdout(self) -> Any:
@@ -80,14 +82,19 @@ class ServerProcess:
     def stop(self) -> None:
         """SIGTERM, wait, then SIGKILL: the child and anything it started (its own session)."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._drain is not None:
+            self._drain.join(_STOP_TIMEOUT_S)  # the pipe is at EOF now that the child is gone
+        if process.stdout is not None:
+            process.stdout.close()
 
     @property
     def running(self) -> bool:

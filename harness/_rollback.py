@@ -18,6 +18,12 @@ from harness._arms import TIMEOUT_S, base_url
 from harness._context import API_KEY, BenchContext
 from harness._series import TimelinePoint
 from harness._verdict import Measurement
+from harness._wiring import StaticFlags, make_dispatcher
+from llmfiles.legacy import LegacyFilesClient
+from llmfiles.observe import Recorder
+from llmfiles.providers import KIMI
+from llmfiles.rollout import DEFAULT_GATES, FlagState, OverridableFlagSource, RolloutController
+from llmfiles.transfer import AsyncFilesClient, TransferSettings
 
 __all__ = ["BROWNOUT_RULES", "measure_rollback"]
 
@@ -30,18 +36,12 @@ BROWNOUT_RULES: tuple[dict[str, Any], ...] = (
     },
 )
 _WORKERS = 48
-_WARMUP_S = 4.0
+_WARMUP_S = 2.5
 _DEADLINE_S = 120.0
 _STAGE = "50%"
 
 
 async def measure_rollback(ctx: BenchContext) -> list[Measurement]:
-    from harness._wiring import StaticFlags, make_dispatcher
-    from llmfiles.legacy import LegacyFilesClient
-    from llmfiles.observe import Recorder
-    from llmfiles.providers import KIMI
-    from llmfiles.rollout import DEFAULT_GATES, FlagState, OverridableFlagSource, RolloutController
-    from llmfiles.transfer import AsyncFilesClient, TransferSettings
 
     await asyncio.to_thread(ctx.mock.reset)
     await asyncio.to_thread(ctx.mock.set_profile, "calm")
@@ -100,9 +100,11 @@ async def measure_rollback(ctx: BenchContext) -> list[Measurement]:
                 await asyncio.sleep(0.05)
             if controller.state.status == "rolled_back":
                 markers["rollback"] = ctx.clock() - start
-                await asyncio.sleep(2 * interval)  # show the async share falling to zero after it
+                await asyncio.sleep(interval)  # show the async share falling to zero after it
         finally:
             stop.set()
+            for task in tasks:  # in-flight uploads are of no further interest; do not wait out their retries
+                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.to_thread(ctx.mock.set_profile, "calm")
     ctx.data.markers_s.update(markers)

@@ -7,6 +7,8 @@ import asyncio
 from harness._arms import base_url
 from harness._context import API_KEY, MB, BenchContext
 from harness._verdict import Measurement
+from llmfiles.providers import GLM
+from llmfiles.transfer import AsyncFilesClient
 
 __all__ = ["CALLERS", "measure_single_flight"]
 
@@ -14,8 +16,6 @@ CALLERS = 16
 
 
 async def measure_single_flight(ctx: BenchContext) -> list[Measurement]:
-    from llmfiles.providers import GLM
-    from llmfiles.transfer import AsyncFilesClient
 
     await asyncio.to_thread(ctx.mock.reset)
     path = ctx.files.get(8 * MB, "single-flight.jsonl")

@@ -11,6 +11,7 @@ import itertools
 from harness._context import BenchContext
 from harness._stats import chi_square_p_value
 from harness._verdict import Measurement
+from llmfiles.rollout import bucket, in_rollout
 
 __all__ = ["STAGES", "measure_split", "split_figures"]
 
@@ -26,7 +27,6 @@ def split_figures(keys: int, *, salt: str = _SALT) -> tuple[float, float, int, i
     Stickiness and monotonicity are checked on the first tenth of the keys: they are exact properties,
     one counterexample is enough, and 10^5 keys keep the case within a few seconds.
     """
-    from llmfiles.rollout import bucket, in_rollout
 
     counts = [0] * _BINS
     width = 10_000 // _BINS

@@ -12,11 +12,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import openai
+
 from harness._arms import base_url
 from harness._context import API_KEY, MB, BenchContext
 from harness._series import PeerFigure
-from harness._stats import percentile
 from harness._verdict import Measurement
+from llmfiles.legacy import LegacyFilesClient
+from llmfiles.observe import percentile
+from llmfiles.providers import KIMI
+from llmfiles.transfer import AsyncFilesClient, TransferSettings
 
 __all__ = ["STALL_FILES", "TICK_S", "measure_stall", "stalls_during"]
 
@@ -50,9 +55,6 @@ async def stalls_during(work: Callable[[], Awaitable[object]], clock: Callable[[
 
 
 async def measure_stall(ctx: BenchContext) -> list[Measurement]:
-    from llmfiles.legacy import LegacyFilesClient
-    from llmfiles.providers import KIMI
-    from llmfiles.transfer import AsyncFilesClient, TransferSettings
 
     paths = [ctx.files.get(_STALL_FILE_SIZE, f"stall-{i}.txt") for i in range(STALL_FILES)]
     kimi = base_url(ctx, "kimi")
@@ -89,10 +91,10 @@ async def measure_stall(ctx: BenchContext) -> list[Measurement]:
         "rounds": _ROUNDS,
         "ticks": len(ours),
         "cold_round_max_ms": round(max(cold, default=0.0), 1),
-        "idle_loop_p99_ms": round(percentile(idle, 99), 1) if idle else None,
+        "idle_loop_p99_ms": percentile(idle, 99),
         "async_max_ms": round(max(ours, default=0.0), 1),
         "legacy_in_loop_max_ms": round(max(theirs, default=0.0), 1),
-        "legacy_in_loop_p99_ms": round(percentile(theirs, 99), 1) if theirs else None,
+        "legacy_in_loop_p99_ms": percentile(theirs, 99),
     }
     return [
         Measurement("no-blocking.p99", percentile(ours, 99), detail),
@@ -101,7 +103,6 @@ async def measure_stall(ctx: BenchContext) -> list[Measurement]:
 
 
 async def _openai_peers(ctx: BenchContext, paths: list[Path], ours_max: float) -> None:
-    import openai
 
     await asyncio.to_thread(ctx.mock.reset)
     async with openai.AsyncOpenAI(api_key=API_KEY, base_url=base_url(ctx, "kimi"), max_retries=0) as sdk:

@@ -1,26 +1,14 @@
-"""Small statistics the runners share: percentiles and the chi-square p-value.
+"""The chi-square p-value for the split case.
 
-Hand-written because the only library that does them well here (scipy) is a 40 MB dependency for two
-functions; numpy's percentile would do, but the nearest-rank definition below is what the gates use too.
+Hand-written because the library that does it well (scipy) is a large dependency for one function.
+Percentiles come from `llmfiles.observe.percentile`, the nearest-rank definition the gates use.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
-__all__ = ["chi_square_p_value", "percentile"]
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The nearest-rank `q`-th percentile (0 < q <= 100) of `values`; NaN for no values."""
-    if not 0 < q <= 100:
-        raise ValueError(f"q={q!r} must be in (0, 100]")
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
+__all__ = ["chi_square_p_value"]
 
 
 def chi_square_p_value(statistic: float, dof: int) -> float:

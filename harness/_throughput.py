@@ -14,8 +14,8 @@ import shutil
 from harness._arms import BatchResult, run_async_batch, run_legacy_batch
 from harness._context import API_KEY, BenchContext
 from harness._series import PeerFigure, ThroughputPoint
-from harness._stats import percentile
 from harness._verdict import Measurement
+from llmfiles.observe import percentile
 
 __all__ = ["measure_throughput"]
 
@@ -26,8 +26,9 @@ def _point(batch: BatchResult) -> ThroughputPoint:
     )
 
 
-def _drop(ours: float, theirs: float) -> float:
-    return (1 - ours / theirs) * 100 if theirs > 0 else float("nan")
+def _drop(ours: float | None, theirs: float | None) -> float:
+    """How much lower `ours` is than `theirs`, in percent; NaN when either arm has no successes."""
+    return (1 - ours / theirs) * 100 if ours is not None and theirs else float("nan")
 
 
 async def measure_throughput(ctx: BenchContext) -> list[Measurement]:
@@ -69,10 +70,17 @@ async def measure_throughput(ctx: BenchContext) -> list[Measurement]:
         "legacy_files_per_s": round(_point(top["legacy"]).files_per_s, 2),
         "async_mb_per_s": round(_point(top["async"]).mb_per_s, 2),
         "legacy_mb_per_s": round(_point(top["legacy"]).mb_per_s, 2),
+        # The old service ran the legacy client one call at a time on its loop: that is this figure.
+        "async_top_vs_legacy_sequential": round(
+            _point(top["async"]).files_per_s / max(_point(batches["legacy"][0]).files_per_s, 1e-9), 2
+        ),
         "file_size_bytes": config.throughput_file_size,
         "files_per_level": config.files_per_level,
     }
-    ms = {arm: {f"p{q}_ms": round(v * 1000, 1) for q, v in qs.items()} for arm, qs in pct.items()}
+    ms = {
+        arm: {f"p{q}_ms": None if v is None else round(v * 1000, 1) for q, v in qs.items()}
+        for arm, qs in pct.items()
+    }
     return [
         Measurement(
             "throughput.ratio", files_ratio, detail_tp, "legacy gets one thread per concurrent upload"

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from harness._context import BenchContext
 from harness._verdict import Measurement
+from llmfiles import UnsafeFilenameError
+from llmfiles.transfer import parse_content_disposition, safe_join, sanitize_filename
 
 __all__ = ["ATTACK_NAMES", "count_escapes", "measure_traversal"]
 
@@ -56,8 +58,6 @@ def _headers(name: str) -> list[str]:
 
 def count_escapes(directory: Path) -> tuple[int, int, int]:
     """(escapes, refused, accepted) for every corpus name, raw and through each header form."""
-    from llmfiles import UnsafeFilenameError
-    from llmfiles.transfer import parse_content_disposition, safe_join, sanitize_filename
 
     root = directory.resolve()
     escapes = refused = accepted = 0

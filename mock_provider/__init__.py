@@ -9,6 +9,9 @@ and apply one effect: latency, an error status in the provider's own shape, a TC
 malformed JSON, a slow body, a hang, or a lost response. Shipped profiles: ``calm``, ``realistic``,
 ``flaky``, ``brownout``, ``outage``. The same seed and request order give the same faults.
 
+Every provider request is journaled (``journal.jsonl`` in the data directory, served by ``/_journal``):
+provider, operation, status, bytes in and out, SHA-256 of the upload, file id, fault, timings.
+
 Control endpoints (never subject to chaos): ``GET/PUT /_chaos`` (``{"profile": name}`` or
 ``{"rules": [...]}``, optionally ``"seed"``), ``POST /_reset``, ``GET /_journal?since=SEQ``,
 ``GET /_stats``, ``GET/PUT /_config``.

@@ -20,7 +20,7 @@ from mock_provider._upload import UploadFormatError, boundary_of, receive_upload
 from mock_provider._wire import FileSlice, RequestBody, Response
 
 _EXTRACT_TEXT_MAX = 1024 * 1024
-_GLM_PAGE_DEFAULT = 20
+_GLM_PAGE_DEFAULT = 20  # *guess*: undocumented
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)")
 
 
@@ -138,7 +138,7 @@ class FilesApi:
             purpose = received.fields.get("purpose")
             refusal = self._refusal(provider, received.has_file, purpose, received.size)
             if refusal is not None:
-                return Outcome(refusal, sha256=None)
+                return Outcome(refusal)
             assert purpose is not None  # _refusal() checked it
             now = state.clock()
             stored = state.store.add(

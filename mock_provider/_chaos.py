@@ -39,9 +39,6 @@ class Decision:
         return None
 
 
-CALM = Decision()
-
-
 @dataclass(slots=True)
 class _RuleState:
     rule: Rule

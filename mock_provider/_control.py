@@ -89,6 +89,8 @@ class Control:
             **self._state.journal.stats(),
             "files": {name: store.count(name) for name in PROVIDERS},
             "stored_bytes": {name: store.total_bytes(name) for name in PROVIDERS},
+            "connections_accepted": self._state.connections_accepted,
+            "connections_open": self._state.connections_open,
         }
 
     def _get_config(self, _request: Request, _payload: Any) -> dict[str, Any]:

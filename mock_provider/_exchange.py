@@ -8,6 +8,8 @@ injected error) -> latency -> lost response (RST) | malformed | partial | normal
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import socket
 import time
 
@@ -23,6 +25,7 @@ from mock_provider._state import MockState
 from mock_provider._wire import Pacer, PeerGoneError, RequestBody, Response, Wire
 
 _DEFAULT_RETRY_AFTER = 1
+_log = logging.getLogger("mock_provider")
 
 
 class Exchange:
@@ -43,6 +46,11 @@ class Exchange:
             await self._wire.respond_to_bad_request(400)
         except PeerGoneError:
             pass  # the client went away mid-exchange: nothing left to answer
+        except Exception:
+            # A bug here must not kill the server silently nor leave the client waiting: say so and close.
+            _log.exception("mock provider failed while serving a request")
+            with contextlib.suppress(Exception):
+                await self._wire.respond_to_bad_request(500)
         finally:
             self._wire.close()
 
@@ -50,6 +58,11 @@ class Exchange:
         """Answer one request; False when the connection must not be reused."""
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in head.headers}
         request = Request.from_target(head.method.decode("ascii"), head.target.decode("latin-1"), headers)
+        if request.method == "HEAD":
+            # A HEAD answer may carry no body, so no JSON error fits: a bare 405 says all there is.
+            await RequestBody(self._wire).drain()
+            await self._wire.respond(Response(405, (("Allow", "GET, POST, PUT, DELETE"),)))
+            return True
         if request.path.startswith("/_"):
             body = RequestBody(self._wire)
             response = await self._control.handle(request, body)
@@ -118,16 +131,17 @@ def _pacer(decision: Decision) -> Pacer | None:
 
 def _injected_error(target: Target, effect: Error) -> Response:
     provider = target.provider
-    message = f"injected {effect.status} ({CHAOS_ERROR_KINDS[effect.status]}) by the mock's chaos rules"
-    headers: tuple[tuple[str, str], ...] = ()
+    kind = CHAOS_ERROR_KINDS[effect.status]
+    wait = effect.retry_after
+    if wait is None and effect.status == 429:
+        wait = _DEFAULT_RETRY_AFTER  # a 429 always says when to come back
     if effect.status == 429:
-        wait = effect.retry_after if effect.retry_after is not None else _DEFAULT_RETRY_AFTER
         message = f"rate limit reached, please try again after {wait} seconds"
-        headers = (("Retry-After", str(wait)),)
+    else:
+        message = f"injected {effect.status} ({kind}) by the mock's chaos rules"
+    headers = (("Retry-After", str(wait)),) if wait is not None else ()
     # The rule's status wins over the provider's usual one for that kind (GLM's 435 vs an injected 413).
-    return json_response(
-        effect.status, provider.error_body(CHAOS_ERROR_KINDS[effect.status], message), headers
-    )
+    return json_response(effect.status, provider.error_body(kind, message), headers)
 
 
 def _malformed(response: Response) -> Response:

@@ -93,7 +93,8 @@ class Latency(_Model):
 
 
 class Error(_Model):
-    """An error status with the provider's own error body; 429 carries ``Retry-After``."""
+    """An error status with the provider's own error body. ``Retry-After`` is sent when `retry_after`
+    is set, and always on a 429 (1 s unless set)."""
 
     kind: Literal["error"] = "error"
     status: Literal[401, 413, 429, 500, 502, 503, 504]

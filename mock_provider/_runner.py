@@ -32,6 +32,10 @@ class MockProvider:
     Use it as ``with MockProvider("realistic", seed=1) as mock:`` (or ``async with``); it stops cleanly on
     exit, ending hung connections too.
 
+    It shares the caller's process, hence its GIL: fine for functional tests, but a benchmark that
+    measures throughput or latency should start ``python -m mock_provider`` as a separate process, or
+    the client's own CPU work would slow the server down and show up as provider latency.
+
     Args:
         profile: a shipped profile name (``calm``, ``realistic``, ``flaky``, ``brownout``, ``outage``) or
             a path to a TOML profile.

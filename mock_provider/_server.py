@@ -40,7 +40,11 @@ class Server:
         return f"http://{self._host}:{self.port}"
 
     async def start(self) -> None:
-        listener = socket.create_server((self._host, self._requested_port), backlog=_BACKLOG)
+        try:
+            listener = socket.create_server((self._host, self._requested_port), backlog=_BACKLOG)
+        except OSError:
+            self.state.journal.close()  # stop() will not be called for a server that never started
+            raise
         listener.setblocking(False)
         self._listener = listener
         self._accepting = asyncio.create_task(self._accept(listener), name="mock-provider-accept")
@@ -53,7 +57,13 @@ class Server:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             task = asyncio.create_task(Exchange(sock, self.state).run())
             self._connections.add(task)
-            task.add_done_callback(self._connections.discard)
+            self.state.connections_accepted += 1
+            self.state.connections_open += 1
+            task.add_done_callback(self._connection_ended)
+
+    def _connection_ended(self, task: asyncio.Task[None]) -> None:
+        self._connections.discard(task)
+        self.state.connections_open -= 1
 
     async def stop(self) -> None:
         """Stop accepting, end every connection (hung ones too) and wait for them."""
@@ -65,3 +75,4 @@ class Server:
                 await task
         if self._listener is not None:
             self._listener.close()
+        self.state.journal.close()

@@ -19,7 +19,7 @@ class MockState:
     """The server's state.
 
     Args:
-        data_dir: where uploaded bytes go.
+        data_dir: where uploaded bytes and the journal (``journal.jsonl``) go.
         rules: the chaos rules in force; `profile` names where they came from (None: set by hand).
         seed: seeds the chaos streams and the file ids, so a run can be replayed.
         clock: wall-clock seconds, for ``created_at`` and the journal's ``started_at``.
@@ -33,6 +33,9 @@ class MockState:
     seed: int
     clock: Callable[[], float]
     max_file_bytes: int | None = None
+    # Connections, so a client's pooling can be checked: many requests, few connections.
+    connections_accepted: int = 0
+    connections_open: int = 0
     store: FileStore = field(init=False)
     journal: Journal = field(init=False)
     chaos: ChaosEngine = field(init=False)
@@ -40,7 +43,7 @@ class MockState:
 
     def __post_init__(self) -> None:
         self.store = FileStore(self.data_dir)
-        self.journal = Journal(self.clock)
+        self.journal = Journal(self.clock, self.data_dir / "journal.jsonl")
         self.chaos = ChaosEngine(self.rules, self.seed)
         self.ids = random.Random(f"ids:{self.seed}")
 
@@ -55,6 +58,7 @@ class MockState:
         """Forget files and journal, and start the fault and id sequences over (rules stay)."""
         self.store.clear()
         self.journal.clear()
+        self.connections_accepted = self.connections_open
         self.chaos.restart()
         self.ids = random.Random(f"ids:{self.seed}")
 

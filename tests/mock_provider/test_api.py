@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import httpx
 import pytest
 
 from mock_provider import MockProvider
-from tests.mock_provider.conftest import KEY, upload
+from tests.mock_provider import _raw
+from tests.mock_provider._helpers import KEY, upload
 
 KIMI = "/kimi/v1"
 GLM = "/glm/api/paas/v4"
@@ -265,5 +267,43 @@ def test_keep_alive_serves_many_requests_on_one_connection(client: httpx.Client,
         upload(client, KIMI, b"x" * 1000)
         client.get(f"{KIMI}/files")
 
-    assert mock.stats()["requests"] == 40
+    stats = mock.stats()
+    assert stats["requests"] == 40
+    assert stats["connections_accepted"] == 2  # the client's one, and this stats call's
     assert len(client.get(f"{KIMI}/files").json()["data"]) == 20
+
+
+def test_expect_100_continue_is_answered_before_the_body(mock: MockProvider) -> None:
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nimage\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="p.png"\r\n\r\nPNG\r\n--B--\r\n'
+    )
+    headers = {"Content-Type": "multipart/form-data; boundary=B", "Expect": "100-continue"}
+    sock = _raw.send(mock.url, "POST", f"{KIMI}/files", headers={**headers, "Content-Length": str(len(body))})
+
+    interim = b""
+    while not interim.endswith(b"\r\n\r\n"):
+        interim += sock.recv(1)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"  # curl would otherwise stall a second
+    sock.sendall(body)
+    response = _raw.read_until_closed(sock)
+    assert response.status == 200
+    assert json.loads(response.body)["filename"] == "p.png"
+
+
+def test_garbage_on_the_wire_gets_a_400_not_a_crash(mock: MockProvider, client: httpx.Client) -> None:
+    sock = _raw.send(mock.url, "NOT A METHOD", "/ nonsense")
+
+    assert _raw.read_until_closed(sock).status == 400
+    assert client.get(f"{KIMI}/files").status_code == 200
+
+
+def test_head_is_405_and_the_connection_lives_on(client: httpx.Client) -> None:
+    assert client.head(f"{KIMI}/files").status_code == 405
+    assert client.get(f"{KIMI}/files").status_code == 200
+
+
+def test_unknown_routes_are_404(client: httpx.Client) -> None:
+    assert client.get("/kimi/v1/models").status_code == 404
+    assert client.put(f"{KIMI}/files/abc").status_code == 404
+    assert client.get(f"{KIMI}/filesystem").status_code == 404

@@ -13,7 +13,7 @@ import pytest
 
 from mock_provider import Latency, MockProvider, Profile, ProfileError, Rule, load_profile, profile_names
 from mock_provider._chaos import ChaosEngine, sample_latency
-from tests.mock_provider.conftest import KEY, cli_server
+from tests.mock_provider._helpers import KEY, cli_server
 
 
 def test_shipped_profiles_load() -> None:
@@ -103,7 +103,8 @@ async def test_latency_on_the_wire_has_the_configured_median(tmp_path: Path) -> 
     profile = tmp_path / "lognormal.toml"
     effect = f'{{ kind = "latency", distribution = "lognormal", median = {median}, sigma = 0.5 }}'
     profile.write_text(f"[[rules]]\neffect = {effect}\n")
-    with cli_server("--profile", str(profile), "--seed", "11") as url:
+    with cli_server("--profile", str(profile), "--seed", "11") as server:
+        url = server.url
         limits = httpx.Limits(max_connections=20)
         async with httpx.AsyncClient(base_url=url, headers=KEY, limits=limits, timeout=30) as http:
             await asyncio.gather(*(http.get("/kimi/v1/files") for _ in range(300)))

@@ -10,7 +10,7 @@ import pytest
 
 from mock_provider import MockProvider
 from tests.mock_provider import _raw
-from tests.mock_provider.conftest import upload, wait_for
+from tests.mock_provider._helpers import upload, wait_for
 
 KIMI = "/kimi/v1"
 GLM = "/glm/api/paas/v4"
@@ -104,8 +104,19 @@ def test_injected_errors_use_the_providers_shape(
     assert response.status_code == status
     error = response.json()["error"]
     assert set(error) == {key, "message"}
-    assert response.headers.get("retry-after") == ("3" if status == 429 else None)
+    assert response.headers["retry-after"] == "3"
     assert client.get(f"{base}/files").json()["data"] == []  # the upload was not stored
+
+
+def test_a_429_always_says_when_to_retry(mock: MockProvider, client: httpx.Client) -> None:
+    mock.set_rules(
+        [rule({"kind": "error", "status": 429}, provider="kimi"), rule({"kind": "error", "status": 503})]
+    )
+
+    limited = client.get(f"{KIMI}/files")
+    assert limited.headers["retry-after"] == "1"
+    assert limited.json()["error"]["message"].endswith("please try again after 1 seconds")
+    assert "retry-after" not in client.get(f"{GLM}/files").headers
 
 
 def test_slow_body_caps_download_and_upload_rates(mock: MockProvider, client: httpx.Client) -> None:
@@ -161,3 +172,13 @@ def test_outage_resets_every_request_but_control_still_answers() -> None:
             with pytest.raises(ConnectionResetError):
                 _raw.read_until_closed(_raw.send(mock.url, "GET", path))
         assert mock.stats()["by_fault"] == {"reset": 2}
+
+
+def test_a_hang_ends_when_the_server_stops() -> None:
+    with MockProvider() as mock:
+        mock.set_rules([rule({"kind": "hang"})])
+        sock = _raw.send(mock.url, "GET", f"{KIMI}/files")
+        wait_for(lambda: mock.stats()["connections_open"] == 2)  # the hung one and this stats call
+    # Leaving the block ended the hung exchange: the client sees the connection close, not silence.
+    assert sock.recv(1) == b""
+    sock.close()

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.mock_provider.conftest import cli_server
+from tests.mock_provider._helpers import cli_server
 
 
 def test_cli_prints_its_url_serves_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
 
-    with cli_server("--profile", "calm", "--seed", "3", "--data-dir", str(data_dir)) as url:
+    with cli_server("--profile", "calm", "--seed", "3", "--data-dir", str(data_dir)) as server:
+        url = server.url
         response = httpx.post(
             f"{url}/kimi/v1/files",
             headers={"Authorization": "Bearer k"},

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import socket
+
 import httpx
 import pytest
 
-from mock_provider import MockProvider, MockProviderError
-from tests.mock_provider.conftest import upload
+from mock_provider import Error, Match, MockProvider, MockProviderError, ProfileError, Rule, Trigger
+from tests.mock_provider._helpers import upload
 
 KIMI = "/kimi/v1"
 
@@ -110,3 +113,30 @@ def test_bad_constructor_arguments_fail_early(tmp_path: object) -> None:
         MockProvider(max_file_bytes=0)
     with pytest.raises(ValueError, match="profile='stormy'"):
         MockProvider("stormy")
+
+
+def test_set_rules_takes_models_too(mock: MockProvider, client: httpx.Client) -> None:
+    mock.set_rules([Rule(match=Match(operation="list"), trigger=Trigger(every=2), effect=Error(status=502))])
+
+    assert [client.get(f"{KIMI}/files").status_code for _ in range(4)] == [200, 502, 200, 502]
+
+
+def test_set_rules_validates_before_sending(mock: MockProvider) -> None:
+    with pytest.raises(ProfileError, match="rules are invalid"):
+        mock.set_rules([{"effect": {"kind": "error", "status": 418}}])
+
+
+def test_the_journal_is_a_jsonl_file_in_the_data_dir(mock: MockProvider, client: httpx.Client) -> None:
+    upload(client, KIMI, b"x")
+    client.get(f"{KIMI}/files")
+
+    lines = (mock.data_dir / "journal.jsonl").read_text().splitlines()
+    assert [json.loads(line)["operation"] for line in lines] == ["upload", "list"]
+
+
+def test_a_busy_port_fails_to_start_with_the_reason() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(MockProviderError, match="Address already in use"):
+            MockProvider(port=taken.getsockname()[1]).start()

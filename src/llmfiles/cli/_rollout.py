@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmfiles._errors import ConfigError
-from llmfiles.observe import Comparison, Recorder, read_events
+from llmfiles.observe import Comparison, Recorder, configure_logging, read_events
 from llmfiles.rollout import (
     DEFAULT_GATES,
     OFF,
@@ -40,6 +42,13 @@ from llmfiles.rollout import (
 from llmfiles.rollout import evaluate as evaluate_gates
 
 rollout_app = typer.Typer(no_args_is_help=True, help="Inspect and steer the async-upload rollout.")
+
+
+@rollout_app.callback()
+def _logging() -> None:
+    # The tables are the output; the library's own log lines are diagnostics, so stderr and warnings only.
+    configure_logging(level=logging.WARNING, json=False, file=sys.stderr)
+
 
 _EXIT = {Decision.PROMOTE: 0, Decision.HOLD: 3, Decision.ROLLBACK: 4}
 
@@ -71,9 +80,11 @@ def _controller(
     flag_file = flags if flags is not None else settings.flag_file
     source: FlagSource = FileFlagSource(flag_file) if flag_file is not None else EnvFlagSource(settings)
     loaded = list(read_events(events)) if events is not None else []
-    # Replay the log as of its last event, so a window means "the last N seconds of the log".
+    # Replay the log as of its last event, and keep all of it: the log is the evidence to judge, however
+    # long the live window is.
     end = max((event.finished_at for event in loaded), default=time.time())
-    recorder = Recorder(window_s=settings.window_s, clock=lambda: end)
+    start = min((event.ts for event in loaded), default=end)
+    recorder = Recorder(window_s=max(settings.window_s, end - start + 1.0), clock=lambda: end)
     recorder.extend(loaded)
     controller = RolloutController(
         recorder=recorder,
@@ -186,7 +197,11 @@ def evaluate(
     soak: SoakOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Judge the events against a stage's gates: PROMOTE, HOLD or ROLLBACK, with the figures."""
+    """Judge the events against a stage's gates: PROMOTE, HOLD or ROLLBACK, with the figures.
+
+    The whole log is judged and its time span counts as the soak; --soak SECONDS sets the soak a stage
+    requires (load runs shrink it to their length).
+    """
     try:
         table = _gates(gates, soak)
         controller, _ = _controller(state, flags, table, events)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, MutableMapping
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 import structlog
 
@@ -21,7 +21,7 @@ SAFE_FIELDS: Final = frozenset({"key_hash"})
 
 _SECRET_NAME = re.compile(r"key|token|secret|password|passwd|authorization|cookie", re.IGNORECASE)
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
-# OpenAI-style and Moonshot keys start with sk-; long opaque tokens of 32+ characters are masked too.
+# Moonshot (OpenAI-style) keys start with sk-; Zhipu GLM keys are "<32-char id>.<secret>".
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_-]{8,}|\b[A-Za-z0-9]{32,}\.[A-Za-z0-9]{8,}\b")
 
 
@@ -46,11 +46,11 @@ def _redact(name: str, value: Any) -> Any:
     return value
 
 
-def configure_logging(*, level: int = logging.INFO, json: bool = True) -> None:
+def configure_logging(*, level: int = logging.INFO, json: bool = True, file: TextIO | None = None) -> None:
     """Configure structlog for the process: timestamps, level, redaction last before rendering.
 
     Redaction runs after every other processor, so nothing added later (exception text included) escapes
-    it. `json=False` renders for a terminal.
+    it. `json=False` renders for a terminal; `file` defaults to standard output.
     """
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
@@ -63,5 +63,6 @@ def configure_logging(*, level: int = logging.INFO, json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=file),
         cache_logger_on_first_use=False,
     )

@@ -8,18 +8,20 @@ protocol is described in `UploadRegistry`'s module; `ensure_uploaded` runs it fo
         record = await ensure_uploaded(registry, key, size=size, upload=upload_and_return_file_id)
         ...
         await registry.release(key)
+        await clean_up(registry, "kimi", delete=client.delete, max_files=KIMI.max_files)
 """
 
 from llmfiles._errors import ClaimLostError, ReferenceCountError, RegistryError
+from llmfiles.registry._cleanup import CleanupResult, clean_up
 from llmfiles.registry._ensure import ensure_uploaded
 from llmfiles.registry._open import open_registry
 from llmfiles.registry._postgres import PostgresRegistry
 from llmfiles.registry._protocol import DEFAULT_LEASE_S, UploadRegistry
 from llmfiles.registry._records import (
     Claim,
+    ClaimDecision,
     CleanupItem,
     ContentKey,
-    Decision,
     RecordState,
     UploadRecord,
     Usage,
@@ -29,10 +31,11 @@ from llmfiles.registry._sqlite import SQLiteRegistry
 __all__ = [
     "DEFAULT_LEASE_S",
     "Claim",
+    "ClaimDecision",
     "ClaimLostError",
     "CleanupItem",
+    "CleanupResult",
     "ContentKey",
-    "Decision",
     "PostgresRegistry",
     "RecordState",
     "ReferenceCountError",
@@ -41,6 +44,7 @@ __all__ = [
     "UploadRecord",
     "UploadRegistry",
     "Usage",
+    "clean_up",
     "ensure_uploaded",
     "open_registry",
 ]

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from llmfiles._errors import ConfigError, RegistryError
 from llmfiles.registry._protocol import DEFAULT_LEASE_S, UploadRegistry
-from llmfiles.registry._records import ContentKey, Decision, UploadRecord
+from llmfiles.registry._records import ClaimDecision, ContentKey, UploadRecord
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -30,7 +30,8 @@ async def ensure_uploaded(
     `first_poll_s`, doubling up to `max_poll_s`) until it completes and then reuse its file. If `upload`
     raises (or is cancelled) the claim is abandoned, so a waiting caller uploads next, and the error
     propagates. Wrap the call in ``asyncio.timeout`` to bound the wait; an uploader that died silently
-    holds the others up for at most `lease_s`.
+    holds the others up for at most `lease_s`. If the provider later answers 404 for the returned file,
+    ``registry.discard(key, record.file_id)`` and call this again.
 
     Args:
         registry: an open registry.
@@ -54,9 +55,9 @@ async def ensure_uploaded(
     pause = first_poll_s
     while True:
         claim = await registry.claim(key, size=size, lease_s=lease_s)
-        if claim.decision is Decision.REUSE:
+        if claim.decision is ClaimDecision.REUSE:
             return claim.record
-        if claim.decision is Decision.UPLOAD:
+        if claim.decision is ClaimDecision.UPLOAD:
             try:
                 file_id = await upload()
             except BaseException:

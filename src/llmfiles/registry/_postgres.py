@@ -4,19 +4,26 @@ Transactions run at READ COMMITTED; the shared statements stay correct there bec
 conditional write. Two things need more than a row lock, and take a transaction-scoped advisory lock:
 migrations (two hosts opening a fresh database at once) and clean-up of one provider (two cleaners must
 not both evict for the same excess).
+
+asyncpg is an optional dependency (``llmfiles[postgres]``): it is imported only when a registry connects,
+so SQLite users never need it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit, urlunsplit
-
-import asyncpg
 
 from llmfiles._errors import ConfigError, RegistryError
 from llmfiles.registry._sql import Clock, Row, SQLRegistry, Tx
+
+if TYPE_CHECKING:
+    import asyncpg
+    from asyncpg.pool import PoolConnectionProxy
 
 SCHEMES = ("postgresql", "postgres")
 
@@ -24,9 +31,6 @@ SCHEMES = ("postgresql", "postgres")
 _LOCK_CLASS = 0x11F5
 _LOCK_SCHEMA = "SELECT pg_advisory_xact_lock($1, 0)"
 _LOCK_PROVIDER = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
-
-# Failures of the database or the way to it; anything else is a bug and should surface as itself.
-_DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 def redact_dsn(dsn: str) -> str:
@@ -39,8 +43,14 @@ def redact_dsn(dsn: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
+def _scrub(text: str, dsn: str) -> str:
+    """`text` with the DSN's password masked: client-side errors may quote the DSN they failed to use."""
+    password = urlsplit(dsn).password
+    return text.replace(password, "***") if password else text
+
+
 class _PostgresTx:
-    def __init__(self, conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record]) -> None:
+    def __init__(self, conn: PoolConnectionProxy[asyncpg.Record]) -> None:
         self._conn = conn
 
     async def fetch(self, sql: str, *args: object) -> list[Row]:
@@ -65,7 +75,8 @@ class PostgresRegistry(SQLRegistry):
         command_timeout_s: longest a statement may run before `RegistryError`.
 
     Raises:
-        ConfigError: the DSN is not a ``postgresql://`` URL or the pool sizes are out of range.
+        ConfigError: the DSN is not a ``postgresql://`` URL, the pool sizes are out of range, or asyncpg
+            is not installed.
     """
 
     def __init__(
@@ -91,17 +102,26 @@ class PostgresRegistry(SQLRegistry):
             )
         if not command_timeout_s > 0:
             raise ConfigError(f"command_timeout_s={command_timeout_s!r} must be positive, e.g. 30")
+        if importlib.util.find_spec("asyncpg") is None:
+            raise ConfigError(
+                f"dsn={shown!r} needs the asyncpg package; install it with: pip install 'llmfiles[postgres]'"
+            )
         self._dsn = dsn
         self._min_size = min_size
         self._max_size = max_size
         self._command_timeout_s = command_timeout_s
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._database_errors: tuple[type[Exception], ...] = (OSError, TimeoutError)
         self.backend = f"PostgreSQL database {shown!r}"
 
     def __repr__(self) -> str:
         return f"PostgresRegistry({redact_dsn(self._dsn)!r})"
 
     async def _connect(self) -> None:
+        import asyncpg
+
+        # Failures of the database or the way to it; anything else is a bug and should surface as itself.
+        self._database_errors = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
         try:
             self._pool = await asyncpg.create_pool(
                 self._dsn,
@@ -109,11 +129,10 @@ class PostgresRegistry(SQLRegistry):
                 max_size=self._max_size,
                 command_timeout=self._command_timeout_s,
             )
-        except (*_DATABASE_ERRORS, ValueError) as exc:
-            # The DSN may carry a password: name the error's type and the redacted DSN, never str(exc).
+        except (*self._database_errors, ValueError) as exc:
             raise RegistryError(
-                f"cannot connect to {self.backend}: {type(exc).__name__}; check the host, port, user, "
-                "database and that the server is running"
+                f"cannot connect to {self.backend}: {type(exc).__name__}: {_scrub(str(exc), self._dsn)}; "
+                "check the host, port, user, database and that the server is running"
             ) from exc
 
     async def _disconnect(self) -> None:
@@ -121,19 +140,20 @@ class PostgresRegistry(SQLRegistry):
         if pool is not None:
             await pool.close()
 
-    def _transaction(self) -> AbstractAsyncContextManager[Tx]:
-        return self._transaction_impl()
-
     @asynccontextmanager
-    async def _transaction_impl(self) -> AsyncIterator[Tx]:
+    async def _transaction(self, *, write: bool) -> AsyncIterator[Tx]:
         pool = self._pool
         if pool is None:
             raise RegistryError(f"{self.backend} is not open; use `async with registry:` first")
         try:
-            async with pool.acquire() as conn, conn.transaction():
+            # Reads take one snapshot (REPEATABLE READ) so usage() never mixes two moments.
+            isolation: Final = "read_committed" if write else "repeatable_read"
+            async with pool.acquire() as conn, conn.transaction(isolation=isolation, readonly=not write):
                 yield _PostgresTx(conn)
-        except _DATABASE_ERRORS as exc:
-            raise RegistryError(f"{self.backend} failed: {type(exc).__name__}: {exc}") from exc
+        except self._database_errors as exc:
+            raise RegistryError(
+                f"{self.backend} failed: {type(exc).__name__}: {_scrub(str(exc), self._dsn)}"
+            ) from exc
 
     async def _lock_schema(self, tx: Tx) -> None:
         await tx.execute(_LOCK_SCHEMA, _LOCK_CLASS)

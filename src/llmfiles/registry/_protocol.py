@@ -12,7 +12,7 @@ The claim protocol, for N workers that want the same content at the same provide
    ``reserve_cleanup`` picks the least recently used until the provider fits the quota, removes their rows
    and reserves them; after deleting each at the provider, ``mark_deleted`` forgets it.
 
-`ensure_uploaded` runs steps 1-2 for a caller, waiting with an injected sleep.
+`ensure_uploaded` runs steps 1-2 for a caller, waiting with an injected sleep; `clean_up` runs step 4.
 """
 
 from __future__ import annotations
@@ -85,6 +85,9 @@ class UploadRegistry(Protocol):
 
     async def mark_deleted(self, item: CleanupItem) -> bool:
         """Forget a reserved file once the provider deleted it (or answered 404); False if already gone."""
+
+    async def discard(self, key: ContentKey, file_id: str) -> bool:
+        """Forget a ready file the provider lost (404 on use), references and all; False if not recorded."""
 
     async def usage(self, provider: str, *, purpose: str | None = None) -> Usage:
         """Files and bytes the provider holds according to the registry."""

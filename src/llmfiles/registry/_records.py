@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llmfiles._errors import ConfigError
 
@@ -82,7 +82,7 @@ class UploadRecord:
     lease_until: float | None
 
 
-class Decision(enum.Enum):
+class ClaimDecision(enum.Enum):
     """The registry's answer to a claim: who uploads the content."""
 
     UPLOAD = "upload"
@@ -104,9 +104,9 @@ class Claim:
             ``complete``/``abandon``); None otherwise.
     """
 
-    decision: Decision
+    decision: ClaimDecision
     record: UploadRecord
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # kept out of logs that print claims
 
 
 @dataclass(frozen=True, slots=True)

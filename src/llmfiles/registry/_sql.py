@@ -21,9 +21,9 @@ from llmfiles._errors import ClaimLostError, ConfigError, ReferenceCountError, R
 from llmfiles.registry._protocol import DEFAULT_LEASE_S
 from llmfiles.registry._records import (
     Claim,
+    ClaimDecision,
     CleanupItem,
     ContentKey,
-    Decision,
     RecordState,
     UploadRecord,
     Usage,
@@ -96,7 +96,7 @@ _DELETING = (
 _CANDIDATES = (
     "SELECT purpose, sha256 FROM llmfiles_uploads"
     " WHERE provider = $1 AND (CAST($2 AS TEXT) IS NULL OR purpose = $2) AND state = 'ready' AND refcount = 0"
-    " ORDER BY last_used_at DESC, created_at, purpose, sha256"
+    " ORDER BY last_used_at, created_at, purpose, sha256"
 )
 _EVICT = (
     "DELETE FROM llmfiles_uploads"
@@ -113,6 +113,11 @@ _RESERVE_AGAIN = (
     " RETURNING purpose, sha256, file_id, size, lease_until"
 )
 _FORGET = "DELETE FROM llmfiles_deletions WHERE provider = $1 AND file_id = $2 RETURNING file_id"
+_DISCARD = (
+    "DELETE FROM llmfiles_uploads"
+    " WHERE provider = $1 AND purpose = $2 AND sha256 = $3 AND state = 'ready' AND file_id = $4"
+    " RETURNING file_id"
+)
 
 
 class Tx(Protocol):
@@ -142,9 +147,9 @@ def _record(row: Row) -> UploadRecord:
 def _require_count(name: str, value: int | None) -> None:
     # bool is an int subclass; True as a quota is a caller's slip, not one file.
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise TypeError(f"{name}={value!r} must be an int or None")
+        raise TypeError(f"{name}={value!r} must be an int")
     if value is not None and value < 0:
-        raise ConfigError(f"{name}={value!r} is negative; pass 0 or more (or None for no limit)")
+        raise ConfigError(f"{name}={value!r} is negative; pass 0 or more")
 
 
 def _require_lease(lease_s: float) -> None:
@@ -182,8 +187,11 @@ class SQLRegistry(abc.ABC):
         """Close connections."""
 
     @abc.abstractmethod
-    def _transaction(self) -> AbstractAsyncContextManager[Tx]:
-        """A transaction that commits on success, rolls back on error, maps database errors."""
+    def _transaction(self, *, write: bool) -> AbstractAsyncContextManager[Tx]:
+        """A transaction that commits on success, rolls back on error and maps database errors.
+
+        Read-only ones (`write` False) see one consistent snapshot and never wait for writers.
+        """
 
     @abc.abstractmethod
     async def _lock_schema(self, tx: Tx) -> None:
@@ -231,7 +239,7 @@ class SQLRegistry(abc.ABC):
         return self.__aenter__().__await__()
 
     async def _migrate(self) -> None:
-        async with self._transaction() as tx:
+        async with self._transaction(write=True) as tx:
             await self._lock_schema(tx)
             await tx.execute(_SCHEMA_TABLE)
             row = await tx.fetchrow(_SCHEMA_VERSION)
@@ -246,12 +254,12 @@ class SQLRegistry(abc.ABC):
                     await tx.execute(statement)
                 await tx.execute(_SCHEMA_RECORD, version)
 
-    def _tx(self) -> AbstractAsyncContextManager[Tx]:
+    def _tx(self, *, write: bool = True) -> AbstractAsyncContextManager[Tx]:
         if not self._open:
             raise RegistryError(
                 f"{self.backend} is not open; use `async with registry:` or `await registry.open()` first"
             )
-        return self._transaction()
+        return self._transaction(write=write)
 
     def _now(self) -> float:
         return float(self._clock())
@@ -260,7 +268,7 @@ class SQLRegistry(abc.ABC):
 
     async def get(self, key: ContentKey) -> UploadRecord | None:
         """The record for `key`, pending or ready, or None."""
-        async with self._tx() as tx:
+        async with self._tx(write=False) as tx:
             row = await tx.fetchrow(_GET, key.provider, key.purpose, key.sha256)
         return None if row is None else _record(row)
 
@@ -284,7 +292,7 @@ class SQLRegistry(abc.ABC):
                 token = secrets.token_hex(16)
                 row = await tx.fetchrow(_INSERT_PENDING, *args, size, now, token, now + lease_s)
                 if row is not None:
-                    return Claim(Decision.UPLOAD, _record(row), token)
+                    return Claim(ClaimDecision.UPLOAD, _record(row), token)
                 row = await tx.fetchrow(_GET, *args)
                 if row is not None and (recorded := _record(row)).size != size:
                     raise ConfigError(
@@ -293,13 +301,13 @@ class SQLRegistry(abc.ABC):
                     )
                 row = await tx.fetchrow(_TAKE_REFERENCE, *args, now)
                 if row is not None:
-                    return Claim(Decision.REUSE, _record(row))
+                    return Claim(ClaimDecision.REUSE, _record(row))
                 row = await tx.fetchrow(_TAKE_OVER, *args, token, now, now + lease_s)
                 if row is not None:
-                    return Claim(Decision.UPLOAD, _record(row), token)
+                    return Claim(ClaimDecision.UPLOAD, _record(row), token)
                 row = await tx.fetchrow(_GET, *args)
                 if row is not None and (recorded := _record(row)).state is RecordState.PENDING:
-                    return Claim(Decision.WAIT, recorded)
+                    return Claim(ClaimDecision.WAIT, recorded)
         raise RegistryError(
             f"{self.backend}: the claim on {_describe(key)} kept changing under other workers; claim again"
         )
@@ -432,9 +440,20 @@ class SQLRegistry(abc.ABC):
             row = await tx.fetchrow(_FORGET, item.key.provider, item.file_id)
         return row is not None
 
+    async def discard(self, key: ContentKey, file_id: str) -> bool:
+        """Forget a ready file the provider no longer has (it answered 404 when the file was used).
+
+        The row goes whatever its reference count (those references point at nothing now), so the next
+        claim uploads afresh. Only `file_id` is forgotten: if the content was uploaded again meanwhile, the
+        new file stays and this returns False.
+        """
+        async with self._tx() as tx:
+            row = await tx.fetchrow(_DISCARD, key.provider, key.purpose, key.sha256, file_id)
+        return row is not None
+
     async def usage(self, provider: str, *, purpose: str | None = None) -> Usage:
         """Files and bytes `provider` holds according to the registry (optionally one purpose only)."""
-        async with self._tx() as tx:
+        async with self._tx(write=False) as tx:
             live = await tx.fetchrow(_USAGE, provider, purpose)
             deleting = await tx.fetchrow(_DELETING, provider, purpose)
         # Aggregates without GROUP BY always return exactly one row.
@@ -444,7 +463,7 @@ class SQLRegistry(abc.ABC):
 
 
 def _upload_token(claim: Claim, operation: str) -> str:
-    if claim.decision is not Decision.UPLOAD or claim.token is None:
+    if claim.decision is not ClaimDecision.UPLOAD or claim.token is None:
         raise ConfigError(
             f"claim.decision={claim.decision.value!r}: only a claim answered 'upload' can {operation}"
         )

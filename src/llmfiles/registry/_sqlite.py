@@ -9,13 +9,14 @@ failing half-way when they try to upgrade a read lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiosqlite
@@ -60,6 +61,9 @@ class SQLiteRegistry(SQLRegistry):
 
     Raises:
         ConfigError: the directory does not exist or `busy_timeout_s` is not positive.
+
+    Close it (``async with`` does): aiosqlite's connection thread is not a daemon, so an open registry
+    keeps the interpreter from exiting.
     """
 
     def __init__(
@@ -115,22 +119,23 @@ class SQLiteRegistry(SQLRegistry):
         if conn is not None:
             await conn.close()
 
-    def _transaction(self) -> AbstractAsyncContextManager[Tx]:
-        return self._transaction_impl()
-
     @asynccontextmanager
-    async def _transaction_impl(self) -> AsyncIterator[Tx]:
+    async def _transaction(self, *, write: bool) -> AsyncIterator[Tx]:
         conn = self._conn
         if conn is None:
             raise RegistryError(f"{self.backend} is not open; use `async with registry:` first")
         async with self._lock:
             try:
-                await conn.execute("BEGIN IMMEDIATE")
                 try:
+                    # A deferred BEGIN reads a WAL snapshot without waiting for other processes' writers.
+                    await conn.execute("BEGIN IMMEDIATE" if write else "BEGIN DEFERRED")
                     yield _SQLiteTx(conn)
                     await conn.execute("COMMIT")
                 except BaseException:
-                    if conn.in_transaction:
+                    # Unconditionally, not `if conn.in_transaction`: a cancelled BEGIN or COMMIT may still
+                    # be queued in aiosqlite's thread. Its queue runs in order, so this ROLLBACK lands
+                    # after it; when no transaction is open by then, SQLite says so and nothing is lost.
+                    with contextlib.suppress(sqlite3.OperationalError):
                         await conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:

@@ -4,9 +4,10 @@ Detection: a check fails when the gates say ROLLBACK over the last interval's ca
 stage). `threshold` consecutive failed checks roll back. A brownout starting at t is rolled back by
 t + interval x (threshold + 1): the first check after t may still see mostly healthy calls, the second
 sees an interval wholly inside the brownout, and from there `threshold` checks must agree (by
-t + interval x threshold when the first check already fails). Defaults: 10 s x 3, so within 40 s; the
-documents promised 5 minutes. A check with too few calls to judge neither counts nor clears a failure
-streak: a brownout that slows calls until they time out must not reset it by leaving an interval empty.
+t + interval x threshold when the first check already fails), provided each interval brings the rules'
+``min_samples`` calls to the async arm. Defaults: 10 s x 3, so within 40 s; the documents promised 5
+minutes. A check with too few calls to judge neither counts nor clears a failure streak: a brownout
+that slows calls until they time out must not reset it by leaving an interval empty.
 
 Rollback is applied at once and in this order: the percentage is pinned to 0 in this process, written to
 the shared flag source (every process on the host follows within one call), then the state file records
@@ -124,11 +125,16 @@ class StateStore:
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """One check: the verdict, the failure streak after it, and whether it rolled back."""
+    """One check: the verdict, the failure streak after it, whether it rolled back, and its evidence.
+
+    `samples` is the candidate arm's calls in the last interval: below the rules' ``min_samples`` the
+    check could not judge the interval on its own.
+    """
 
     verdict: GateVerdict
     failed_checks: int
     rolled_back: bool
+    samples: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +241,7 @@ class RolloutController:
         rolled_back = self._failed >= self.threshold
         if rolled_back:
             self.rollback("; ".join(verdict.reasons), trigger="automatic", verdict=verdict)
-        self.last_check = CheckResult(verdict, self._failed, rolled_back)
+        self.last_check = CheckResult(verdict, self._failed, rolled_back, recent.candidate.count)
         return self.last_check
 
     def rollback(
@@ -300,6 +306,8 @@ class RolloutController:
         self.flags.unpin()
         if self._memory is not None:
             self._memory.reset_baseline()
+        if self._metrics is not None:
+            self._metrics.percent.set(target.percent)
         if verdict is None:
             reason = "rollout started"
         elif verdict.decision is Decision.PROMOTE:
@@ -328,12 +336,15 @@ class RolloutController:
         """Check every `interval_s` until `stop` is set; a failing check is logged, never fatal.
 
         Checks are due at fixed times (start + k x interval), so a slow check does not stretch the
-        detection bound by drifting every later one.
+        detection bound by drifting every later one; a time missed (the loop was busy) is skipped, not
+        made up in a burst of checks that would all judge the same calls.
         """
         loop = asyncio.get_running_loop()
         due = loop.time()
         while not stop.is_set():
             due += self.interval_s
+            while due < loop.time():
+                due += self.interval_s
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=max(0.0, due - loop.time()))
                 return

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import structlog
+from openfeature.client import OpenFeatureClient
 
 from llmfiles._errors import ConfigError
 from llmfiles.observe import atomic_write_text
@@ -186,8 +187,8 @@ class OpenFeatureFlagSource:
     reason is logged.
 
     Args:
-        client: an ``openfeature.client.OpenFeatureClient``.
-        percent_flag: float flag, 0-100.
+        client: from ``openfeature.api.get_client()``, after ``api.set_provider(...)``.
+        percent_flag: float flag, 0-100 (OpenFeature types are strict: serve ``25.0``, not ``25``).
         enabled_flag: boolean kill switch.
         fallback_flag: boolean.
         default: values used when an evaluation fails.
@@ -195,7 +196,7 @@ class OpenFeatureFlagSource:
 
     def __init__(
         self,
-        client: Any,
+        client: OpenFeatureClient,
         *,
         percent_flag: str = "llmfiles-async-upload-percent",
         enabled_flag: str = "llmfiles-async-upload-enabled",

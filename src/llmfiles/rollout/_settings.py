@@ -18,8 +18,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from llmfiles._errors import ConfigError
 
 
-def _names(field: str, old: str | None = None) -> AliasChoices:
-    return AliasChoices(f"LLMFILES_{field.upper()}", *(() if old is None else (old,)), field)
+def _names(field: str, old: str) -> AliasChoices:
+    # The field's own name is not an alias: it would make a bare ENABLED variable count. Keyword
+    # arguments by field name still work through validate_by_name.
+    return AliasChoices(f"LLMFILES_{field.upper()}", old)
 
 
 class RolloutSettings(BaseSettings):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import os
-from collections.abc import Iterable, Mapping
+import ssl
+from collections import OrderedDict
+from collections.abc import Awaitable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -24,7 +27,7 @@ from llmfiles.providers import ProviderSpec
 from llmfiles.transfer._attempts import with_retries
 from llmfiles.transfer._download import download_to
 from llmfiles.transfer._limit import process_limit
-from llmfiles.transfer._local import check_upload, unreadable
+from llmfiles.transfer._local import check_upload, file_sha256, unreadable
 from llmfiles.transfer._models import FileObject, Progress, UploadResult
 from llmfiles.transfer._multipart import MultipartFileBody
 from llmfiles.transfer._settings import TransferSettings
@@ -32,6 +35,19 @@ from llmfiles.transfer._singleflight import SingleFlight
 
 _GLM_PAGE_SIZE = 100
 """GLM's largest ``limit`` for ``GET /files``."""
+
+_CLAIMED_MEMORY = 10_000
+"""How many of its own uploads' file ids a client remembers, so reconciliation never adopts them twice."""
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every client of the process.
+
+    Loading the CA bundle takes ~40 ms of CPU and ~0.7 MB; httpx does it for every new client, inside
+    the event loop. Shared, only the first client pays, and an SSLContext is safe to share.
+    """
+    return httpx.create_ssl_context()
 
 
 def _json(response: httpx.Response) -> Any:
@@ -90,8 +106,10 @@ class AsyncFilesClient:
             timeout=self.settings.httpx_timeout(),
             limits=self.settings.httpx_limits(),
             transport=transport,
+            verify=_tls_context(),
         )
         self._downloads: SingleFlight[Path] = SingleFlight()
+        self._claimed: OrderedDict[str, None] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"AsyncFilesClient(provider={self.provider.name!r}, base_url={self.base_url!r})"
@@ -162,7 +180,7 @@ class AsyncFilesClient:
         )
         started = self.settings.clock()
 
-        def attempt() -> Any:
+        def attempt() -> Awaitable[httpx.Response]:
             request = self._http.build_request("POST", "files", content=body, headers=body.headers)
             return self._send(request)
 
@@ -177,10 +195,18 @@ class AsyncFilesClient:
             parse=_file_object,
             reconcile=reconcile,
         )
-        # A reconciled upload may have lost its answer before our last body pass finished; the provider
-        # holds the bytes of the attempt that was stored, which were read from the same unchanged file.
-        sha256 = body.sha256 or ""
+        # Only an upload adopted by reconcile after no body pass ever completed lacks the hash.
+        sha256 = body.sha256
+        if sha256 is None:
+            sha256 = await asyncio.to_thread(file_sha256, path, self.settings.chunk_size)
+        self._claim(file.id)
         return UploadResult(file=file, sha256=sha256, size=size, attempts=attempts, reconciled=reconciled)
+
+    def _claim(self, file_id: str) -> None:
+        self._claimed[file_id] = None
+        self._claimed.move_to_end(file_id)
+        while len(self._claimed) > _CLAIMED_MEMORY:
+            self._claimed.popitem(last=False)
 
     async def upload_many(
         self,
@@ -272,12 +298,19 @@ class AsyncFilesClient:
         Used after a lost answer (and by the rollout's fallback) to adopt a file the provider did store,
         instead of sending it a second time. ``created_after`` is compared less the settings'
         ``reconcile_skew``, as provider clocks drift and ``created_at`` has whole seconds.
+
+        A file this client's uploads already returned is never offered, so concurrent uploads of identical
+        files do not adopt each other's. A sibling upload still waiting for its own answer cannot be told
+        apart: that would take an idempotency key, which neither provider offers.
         """
         earliest = created_after - self.settings.reconcile_skew
         matches = [
             file
             for file in await self.list()
-            if file.filename == filename and file.bytes == size and file.created_at >= earliest
+            if file.filename == filename
+            and file.bytes == size
+            and file.created_at >= earliest
+            and file.id not in self._claimed
         ]
         return max(matches, key=lambda file: file.created_at, default=None)
 
@@ -315,7 +348,7 @@ class AsyncFilesClient:
         async def provider_filename() -> str:
             return (await self.retrieve(file_id)).filename
 
-        def start() -> Any:
+        def start() -> Awaitable[Path]:
             return download_to(
                 self._http,
                 self.provider,

@@ -87,6 +87,11 @@ class _Transfer:
             process_limit(self._settings.max_concurrency),
             self._http.stream("GET", self._url, headers=headers) as response,
         ):
+            if response.status_code == 416 and self.received:
+                # The resume point is past the end (the file changed, or every byte had arrived but
+                # the end of the answer did not): start over rather than fail.
+                self._stale = True
+                raise httpx.RemoteProtocolError(f"Range from byte {self.received} refused with 416")
             if not response.is_success:
                 await response.aread()
                 return response
@@ -167,7 +172,9 @@ async def download_to(
     so the usual download costs exactly one request.
     """
     try:
-        fd, temp = await asyncio.to_thread(_create_temp, dest_dir)
+        # In the loop on purpose: one O_EXCL open is microseconds, and a thread could finish creating
+        # the file after a cancellation had already left, with nobody to remove it.
+        fd, temp = _create_temp(dest_dir)
     except OSError as exc:
         raise unwritable(dest_dir, exc) from exc
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from stat import S_ISREG
@@ -42,3 +43,15 @@ def unwritable(directory: str | os.PathLike[str], exc: OSError) -> ConfigError:
         f"dest_dir={os.fspath(directory)!r} cannot be written ({exc.strerror or exc}); "
         "choose a writable directory with free space"
     )
+
+
+def file_sha256(path: Path, chunk_size: int) -> str:
+    """Hex SHA-256 of a file, read in chunks (blocking: run it in a worker thread)."""
+    hasher = hashlib.sha256()
+    try:
+        with path.open("rb") as source:
+            while chunk := source.read(chunk_size):
+                hasher.update(chunk)
+    except OSError as exc:
+        raise unreadable(path, exc) from exc
+    return hasher.hexdigest()

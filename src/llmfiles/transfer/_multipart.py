@@ -2,23 +2,26 @@
 
 httpx 0.28 cannot stream multipart from an async source (encode/httpx#1620): its own multipart encoder
 reads sync file objects inside the event loop. So the body is ours: an async iterable whose every
-``__aiter__`` reopens the file with aiofiles, an explicit Content-Length (httpx then sends no chunked
-encoding) and the SHA-256 computed from the very chunks that go on the wire.
+``__aiter__`` reopens the file (reads happen in a worker thread), an explicit Content-Length (httpx then
+sends no chunked encoding) and the SHA-256 computed from the very chunks that go on the wire.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-
-import aiofiles
+from typing import TYPE_CHECKING, BinaryIO
 
 from llmfiles._errors import IntegrityError
 from llmfiles.transfer._local import unreadable
 from llmfiles.transfer._models import Progress
+
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
 
 _CRLF = b"\r\n"
 
@@ -99,35 +102,67 @@ class MultipartFileBody:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         """Yield the whole body once; every call starts over from the file's first byte.
 
+        Reading and hashing run in a worker thread (``hashlib`` and file reads release the GIL), one chunk
+        ahead of the one being sent, so the event loop only moves bytes to the socket while the next chunk
+        is read and hashed. aiofiles would need a second thread hop per chunk for the hash (or hash in the
+        loop), so the thread work is ours (``asyncio.to_thread``).
+
         Raises:
             ConfigError: the file cannot be opened or read (gone, no permission).
             IntegrityError: the file shrank or grew while it was being sent.
         """
         hasher = hashlib.sha256()
         yield self._head
-        sent = 0
         try:
-            async with aiofiles.open(self._path, "rb") as source:
-                while sent < self._size:
-                    chunk = await source.read(min(self._chunk_size, self._size - sent))
-                    if not chunk:
-                        raise IntegrityError(
-                            f"path={os.fspath(self._path)!r} shrank to {sent} bytes while being sent "
-                            f"(expected {self._size}); upload it again once it stops changing"
-                        )
-                    # A 256 KiB SHA-256 step takes well under a millisecond: cheaper in the loop than a
-                    # thread hop per chunk (measured, see the transfer tests' stall figures).
-                    hasher.update(chunk)
-                    sent += len(chunk)
-                    if self._progress is not None:
-                        self._progress(sent, self._size)
-                    yield chunk
-                if await source.read(1):
-                    raise IntegrityError(
-                        f"path={os.fspath(self._path)!r} grew beyond {self._size} bytes while being sent; "
-                        "upload it again once it stops changing"
-                    )
+            source = await asyncio.to_thread(open, self._path, "rb", buffering=0)
         except OSError as exc:
             raise unreadable(self._path, exc) from exc
+        ahead = self._read(source, min(self._chunk_size, self._size), hasher)
+        try:
+            sent = 0
+            while sent < self._size:
+                chunk = await self._result(ahead)
+                if not chunk:
+                    raise IntegrityError(
+                        f"path={os.fspath(self._path)!r} shrank to {sent} bytes while being sent "
+                        f"(expected {self._size}); upload it again once it stops changing"
+                    )
+                sent += len(chunk)
+                remaining = self._size - sent
+                if remaining:
+                    ahead = self._read(source, min(self._chunk_size, remaining), hasher)
+                else:  # nothing left to send: one more byte would mean the file grew
+                    ahead = self._read(source, 1, None)
+                if self._progress is not None:
+                    self._progress(sent, self._size)
+                yield chunk
+            if await self._result(ahead):
+                raise IntegrityError(
+                    f"path={os.fspath(self._path)!r} grew beyond {self._size} bytes while being sent; "
+                    "upload it again once it stops changing"
+                )
+        finally:
+            # The worker thread may still be reading: let it finish before its file is closed.
+            await asyncio.wait({ahead})
+            if not ahead.cancelled():
+                ahead.exception()  # a read nobody awaited (the send was abandoned) must not log an error
+            source.close()
         self.sha256 = hasher.hexdigest()
         yield self._tail
+
+    @staticmethod
+    def _read(source: BinaryIO, size: int, hasher: Hash | None) -> asyncio.Future[bytes]:
+        return asyncio.ensure_future(asyncio.to_thread(_read_and_hash, source, size, hasher))
+
+    async def _result(self, read: asyncio.Future[bytes]) -> bytes:
+        try:
+            return await read
+        except OSError as exc:
+            raise unreadable(self._path, exc) from exc
+
+
+def _read_and_hash(source: BinaryIO, size: int, hasher: Hash | None) -> bytes:
+    chunk = source.read(size)
+    if hasher is not None:
+        hasher.update(chunk)
+    return chunk

@@ -5,9 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llmfiles import ConfigError
-from llmfiles.observe import EVENT_FIELDS, Event, EventLog, export_csv, hash_key, read_events
+from llmfiles.observe import ARMS, EVENT_FIELDS, OUTCOMES, Event, EventLog, export_csv, hash_key, read_events
 
 
 def make_event(**changes: object) -> Event:
@@ -114,5 +116,33 @@ def test_csv_columns_are_fixed_and_complete(tmp_path: Path) -> None:
 def test_csv_column_order_is_pinned() -> None:
     # Spreadsheets and scripts read columns by position: this order may only grow at the end.
     assert EVENT_FIELDS == (
-        "ts", "flag", "arm", "outcome", "duration_s", "bytes", "error_type", "provider", "stage", "key_hash",
-    )  # fmt: skip
+        "ts",
+        "flag",
+        "arm",
+        "outcome",
+        "duration_s",
+        "bytes",
+        "error_type",
+        "provider",
+        "stage",
+        "key_hash",
+    )
+
+
+@given(
+    st.builds(
+        Event,
+        ts=st.floats(min_value=0, max_value=4e9),
+        flag=st.text(max_size=20),
+        arm=st.sampled_from(ARMS),
+        outcome=st.sampled_from(OUTCOMES),
+        duration_s=st.floats(min_value=0, max_value=1e4),
+        bytes=st.integers(min_value=0, max_value=2**40),
+        error_type=st.none() | st.text(min_size=1, max_size=30),
+        provider=st.sampled_from(["kimi", "glm"]),
+        stage=st.sampled_from(["off", "1%", "100%"]),
+        key_hash=st.text(alphabet="0123456789abcdef", min_size=16, max_size=16),
+    )
+)
+def test_events_round_trip_through_json(event: Event) -> None:
+    assert Event.from_dict(json.loads(json.dumps(event.to_dict()))) == event

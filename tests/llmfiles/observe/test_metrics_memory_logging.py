@@ -8,14 +8,32 @@ import structlog
 from prometheus_client import REGISTRY
 
 from llmfiles import ConfigError
-from llmfiles.observe import REDACTED, Event, MemorySampler, RolloutMetrics, configure_logging, process_rss, redact_secrets
+from llmfiles.observe import (
+    REDACTED,
+    Arm,
+    Event,
+    MemorySampler,
+    Outcome,
+    RolloutMetrics,
+    configure_logging,
+    process_rss,
+    redact_secrets,
+)
 
 
-def event(arm: str = "async", outcome: str = "success", size: int = 100, duration: float = 0.2) -> Event:
+def event(arm: Arm = "async", outcome: Outcome = "success", size: int = 100, duration: float = 0.2) -> Event:
     return Event(
-        ts=1.0, flag="f", arm=arm, outcome=outcome, duration_s=duration, bytes=size,  # type: ignore[arg-type]
-        error_type=None, provider="glm", stage="10%", key_hash="k",
-    )  # fmt: skip
+        ts=1.0,
+        flag="f",
+        arm=arm,
+        outcome=outcome,
+        duration_s=duration,
+        bytes=size,
+        error_type=None,
+        provider="glm",
+        stage="10%",
+        key_hash="k",
+    )
 
 
 def test_each_instance_has_its_own_registry() -> None:
@@ -45,7 +63,9 @@ def test_rollback_raises_its_counter_and_zeroes_the_percent() -> None:
     metrics = RolloutMetrics()
     metrics.percent.set(10)
     metrics.rollback(trigger="automatic")
-    assert metrics.registry.get_sample_value("llmfiles_rollout_rollbacks_total", {"trigger": "automatic"}) == 1
+    assert (
+        metrics.registry.get_sample_value("llmfiles_rollout_rollbacks_total", {"trigger": "automatic"}) == 1
+    )
     assert metrics.registry.get_sample_value("llmfiles_rollout_percent") == 0
 
 
@@ -94,6 +114,7 @@ def test_secrets_inside_text_and_nested_values_are_redacted() -> None:
             "error": "401 for header Authorization: Bearer sk-live-1234567890abcdef",
             "request": {"headers": {"authorization": "Bearer xyz"}, "url": "https://api/x"},
             "attempts": [{"token": "abc"}, "key sk-proj-ABCDEFGHIJKL in list"],
+            "detail": "glm key 0123456789abcdef0123456789abcdef.AbCdEfGhIjKlMnOp rejected",
             "key_hash": "0123456789abcdef",
             "size": 10,
         },
@@ -102,6 +123,7 @@ def test_secrets_inside_text_and_nested_values_are_redacted() -> None:
     assert "Bearer [REDACTED]" in out["error"]
     assert out["request"] == {"headers": {"authorization": REDACTED}, "url": "https://api/x"}
     assert out["attempts"] == [{"token": REDACTED}, f"key {REDACTED} in list"]
+    assert out["detail"] == f"glm key {REDACTED} rejected"
     assert out["key_hash"] == "0123456789abcdef"
     assert out["size"] == 10
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmfiles import ConfigError
-from llmfiles.observe import Event, Recorder, is_timeout, percentile
+from llmfiles.observe import Arm, Event, Outcome, Recorder, is_timeout, percentile
 
 
 class FakeClock:
@@ -17,12 +17,27 @@ class FakeClock:
         return self.now
 
 
-def event(ts: float, *, arm: str = "async", outcome: str = "success", duration: float = 0.1,
-          error: str | None = None, size: int = 10) -> Event:  # fmt: skip
+def event(
+    ts: float,
+    *,
+    arm: Arm = "async",
+    outcome: Outcome = "success",
+    duration: float = 0.1,
+    error: str | None = None,
+    size: int = 10,
+) -> Event:
     return Event(
-        ts=ts, flag="f", arm=arm, outcome=outcome, duration_s=duration, bytes=size,  # type: ignore[arg-type]
-        error_type=error, provider="kimi", stage="1%", key_hash="k",
-    )  # fmt: skip
+        ts=ts,
+        flag="f",
+        arm=arm,
+        outcome=outcome,
+        duration_s=duration,
+        bytes=size,
+        error_type=error,
+        provider="kimi",
+        stage="1%",
+        key_hash="k",
+    )
 
 
 @given(
@@ -45,8 +60,14 @@ def test_p99_of_hundred_samples_is_the_slowest_but_one() -> None:
 
 @pytest.mark.parametrize(
     ("name", "timeout"),
-    [("TimeoutError", True), ("TransferTimeoutError", True), ("ReadTimeout", True), ("ConnectError", False), (None, False)],
-)  # fmt: skip
+    [
+        ("TimeoutError", True),
+        ("TransferTimeoutError", True),
+        ("ReadTimeout", True),
+        ("ConnectError", False),
+        (None, False),
+    ],
+)
 def test_timeouts_are_recognised_by_name(name: str | None, timeout: bool) -> None:
     assert is_timeout(name) is timeout
 

@@ -39,25 +39,27 @@ class FakeClock:
         self.now += seconds
 
 
+def _run(argv: list[str], *, stdin: str | None = None) -> str:
+    """Run a PostgreSQL tool (fixed argv, no shell); on failure show what it printed."""
+    result = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(argv)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
+    return result.stdout.strip()
+
+
 @dataclass(frozen=True)
 class PostgresServer:
     bindir: Path
-    host: str
     port: int
-    run_as: tuple[str, ...]
 
     def dsn(self) -> str:
-        return f"postgresql://postgres@{self.host}:{self.port}/postgres"
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def psql(self, sql: str) -> str:
-        result = subprocess.run(
+        return _run(
             [str(self.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", self.dsn()],
-            input=sql,
-            capture_output=True,
-            text=True,
-            check=True,
+            stdin=sql,
         )
-        return result.stdout.strip()
 
 
 def _server_bindir() -> Path | None:
@@ -82,26 +84,35 @@ def postgres_server() -> Iterator[PostgresServer]:
     if bindir is None:
         pytest.skip(f"no PostgreSQL server binaries under {PG_BIN_GLOB}; install them with `{INSTALL_HINT}`")
     root = Path(tempfile.mkdtemp(prefix="llmfiles-pg-"))
-    run_as: tuple[str, ...] = ()
+    run_as: list[str] = []
     if os.geteuid() == 0:  # the server refuses to run as root
         shutil.chown(root, user="postgres")
-        run_as = ("runuser", "-u", "postgres", "--")
+        run_as = ["runuser", "-u", "postgres", "--"]
     data, port = root / "data", _free_port()
+    # Durability off: the cluster lives for one test session, speed is all that matters.
     options = (
         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
         "-c full_page_writes=off -c max_connections=100"
     )
-    subprocess.run(
-        [*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
+    initdb = [
+        str(bindir / "initdb"),
+        "-D",
+        str(data),
+        "-A",
+        "trust",
+        "-U",
+        "postgres",
+        "-E",
+        "UTF8",
+        "--no-sync",
+    ]
     pg_ctl = [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-w"]
-    subprocess.run([*pg_ctl, "-l", str(root / "server.log"), "-o", options, "start"], check=True, capture_output=True)
     try:
-        yield PostgresServer(bindir=bindir, host="127.0.0.1", port=port, run_as=run_as)
+        _run([*run_as, *initdb])
+        _run([*pg_ctl, "-l", str(root / "server.log"), "-o", options, "start"])
+        yield PostgresServer(bindir=bindir, port=port)
     finally:
-        subprocess.run([*pg_ctl, "-m", "fast", "stop"], check=False, capture_output=True)
+        subprocess.run([*pg_ctl, "-m", "fast", "stop"], capture_output=True, check=False)  # noqa: S603
         shutil.rmtree(root, ignore_errors=True)
 
 

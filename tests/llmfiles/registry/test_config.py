@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,11 +27,12 @@ SHA = "a" * 64
 def test_public_names_are_pinned() -> None:
     assert sorted(llmfiles.registry.__all__) == [
         "Claim",
+        "ClaimDecision",
         "ClaimLostError",
         "CleanupItem",
+        "CleanupResult",
         "ContentKey",
         "DEFAULT_LEASE_S",
-        "Decision",
         "PostgresRegistry",
         "RecordState",
         "ReferenceCountError",
@@ -38,6 +41,7 @@ def test_public_names_are_pinned() -> None:
         "UploadRecord",
         "UploadRegistry",
         "Usage",
+        "clean_up",
         "ensure_uploaded",
         "open_registry",
     ]
@@ -101,7 +105,9 @@ def test_content_keys_are_validated(fields: tuple[str, str, str], message: str) 
         pytest.param({"dsn": "mysql://u@h/db"}, "must start with postgresql://", id="scheme"),
         pytest.param({"dsn": "postgresql://u@h/db", "min_size": 5, "max_size": 2}, "min_size=5", id="sizes"),
         pytest.param({"dsn": "postgresql://u@h/db", "max_size": 0}, "max_size=0", id="empty-pool"),
-        pytest.param({"dsn": "postgresql://u@h/db", "command_timeout_s": 0}, "command_timeout_s=0", id="timeout"),
+        pytest.param(
+            {"dsn": "postgresql://u@h/db", "command_timeout_s": 0}, "command_timeout_s=0", id="timeout"
+        ),
     ],
 )
 def test_postgres_settings_are_validated(kwargs: dict[str, object], message: str) -> None:
@@ -115,7 +121,9 @@ def test_sqlite_settings_are_validated(tmp_path: Path) -> None:
 
 
 def test_postgres_repr_hides_the_password() -> None:
-    assert repr(PostgresRegistry("postgresql://u:hunter2@h/db")) == "PostgresRegistry('postgresql://u:***@h/db')"
+    assert (
+        repr(PostgresRegistry("postgresql://u:hunter2@h/db")) == "PostgresRegistry('postgresql://u:***@h/db')"
+    )
 
 
 async def test_an_unreachable_postgres_is_a_registry_error_without_the_password() -> None:
@@ -142,5 +150,35 @@ async def test_sqlite_opens_in_wal_mode_and_reopens(tmp_path: Path) -> None:
 async def test_a_file_that_is_not_a_database_is_a_registry_error(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(RegistryError, match="r.db"):
+    with pytest.raises(RegistryError, match=r"r\.db"):
         await SQLiteRegistry(path).open()
+
+
+async def test_sqlite_reads_pass_a_busy_writer_and_writes_time_out_typed(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    key = ContentKey("kimi", "batch", SHA)
+    async with SQLiteRegistry(path, busy_timeout_s=0.05) as registry:
+        other_process = sqlite3.connect(path, isolation_level=None)
+        try:
+            other_process.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            assert await registry.get(key) is None
+            with pytest.raises(RegistryError, match="database is locked"):
+                await registry.claim(key, size=1)
+            other_process.execute("ROLLBACK")
+            assert (await registry.claim(key, size=1)).record.size == 1
+        finally:
+            other_process.close()
+
+
+def test_sqlite_users_need_no_asyncpg() -> None:
+    # A fresh interpreter where `import asyncpg` fails, as when llmfiles[postgres] is not installed.
+    script = (
+        "import sys; sys.modules['asyncpg'] = None\n"
+        "from llmfiles.registry import PostgresRegistry, open_registry\n"
+        "print(open_registry('sqlite:///:memory:'))\n"
+        "PostgresRegistry('postgresql://u@h/db')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)  # noqa: S603
+    assert result.stdout.strip() == "SQLiteRegistry(':memory:')"
+    assert "ConfigError: dsn='postgresql://u@h/db' needs the asyncpg package" in result.stderr
+    assert "pip install 'llmfiles[postgres]'" in result.stderr

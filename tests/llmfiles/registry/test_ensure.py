@@ -7,7 +7,14 @@ import hashlib
 
 import pytest
 
-from llmfiles.registry import ContentKey, Decision, RecordState, UploadRegistry, ensure_uploaded, open_registry
+from llmfiles.registry import (
+    ClaimDecision,
+    ContentKey,
+    RecordState,
+    UploadRegistry,
+    ensure_uploaded,
+    open_registry,
+)
 
 from .conftest import Backend, FakeClock
 
@@ -64,7 +71,10 @@ async def test_fifty_callers_one_upload_fifty_references(backend: Backend, clock
 async def test_a_failed_upload_is_abandoned_and_a_waiter_uploads_next(registry: UploadRegistry) -> None:
     uploads = Uploads(hold_until_waits=3, fail_first=1)
     outcomes = await asyncio.gather(
-        *(ensure_uploaded(registry, KEY, size=9, upload=uploads.upload, sleep=uploads.sleep) for _ in range(4)),
+        *(
+            ensure_uploaded(registry, KEY, size=9, upload=uploads.upload, sleep=uploads.sleep)
+            for _ in range(4)
+        ),
         return_exceptions=True,
     )
     failures = [o for o in outcomes if isinstance(o, BaseException)]
@@ -89,7 +99,7 @@ async def test_a_cancelled_upload_gives_the_claim_back(registry: UploadRegistry)
     with pytest.raises(asyncio.CancelledError):
         await task
     assert await registry.get(KEY) is None
-    assert (await registry.claim(KEY, size=9)).decision is Decision.UPLOAD
+    assert (await registry.claim(KEY, size=9)).decision is ClaimDecision.UPLOAD
 
 
 async def test_polls_back_off_up_to_the_cap(registry: UploadRegistry) -> None:

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from llmfiles.registry import (
     Claim,
+    ClaimDecision,
     ClaimLostError,
     CleanupItem,
     ContentKey,
-    Decision,
     RecordState,
     ReferenceCountError,
     SQLiteRegistry,
@@ -73,25 +73,32 @@ class RegistryMachine(RuleBasedStateMachine):
         claim = self.runner.run(self.registry.claim(key, size=SIZES[key], lease_s=LEASE))
         row = self.rows.get(key)
         if row is None:
-            assert claim.decision is Decision.UPLOAD
+            assert claim.decision is ClaimDecision.UPLOAD
             self.rows[key] = ModelRow(RecordState.PENDING, 0, now, now, now + LEASE, claim.token)
         elif row.state is RecordState.READY:
-            assert claim.decision is Decision.REUSE
+            assert claim.decision is ClaimDecision.REUSE
             row.refcount += 1
             row.last_used_at = now
         elif row.lease_until is not None and row.lease_until > now:
-            assert claim.decision is Decision.WAIT
+            assert claim.decision is ClaimDecision.WAIT
         else:
-            assert claim.decision is Decision.UPLOAD
+            assert claim.decision is ClaimDecision.UPLOAD
             row.owner, row.lease_until = claim.token, now + LEASE
-        if claim.decision is Decision.UPLOAD:
+        if claim.decision is ClaimDecision.UPLOAD:
             self.claims.append(claim)
+
+    @initialize(keys=st.lists(st.sampled_from(KEYS), unique=True))
+    def start_with_idle_files(self, keys: list[ContentKey]) -> None:
+        """Idle files of different ages from the start, so clean-ups have an order to get right."""
+        for key in keys:
+            self.upload_and_let_go(key)
 
     @rule(key=st.sampled_from(KEYS))
     def upload_and_let_go(self, key: ContentKey) -> None:
         """The common life of a file in one step, so clean-ups often have several idle files to order."""
         if key in self.rows:
             return
+        self.clock.advance(1.0)  # uploads take time, so idle files differ in age
         self.claim(key)
         claim = self.claims.pop()
         self.uploads += 1
@@ -159,19 +166,30 @@ class RegistryMachine(RuleBasedStateMachine):
         row.last_used_at = self.clock.now
         assert record.refcount == row.refcount
 
+    @rule(key=st.sampled_from(KEYS))
+    def discard(self, key: ContentKey) -> None:
+        row = self.rows.get(key)
+        file_id = row.file_id if row is not None and row.file_id is not None else "never-uploaded"
+        expected = row is not None and row.state is RecordState.READY
+        assert self.runner.run(self.registry.discard(key, file_id)) is expected
+        if expected:
+            del self.rows[key]
+
     @rule(seconds=st.sampled_from([0.0, 1.0, 30.0, LEASE, 2 * LEASE]))
     def tick(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
-    @rule(
-        max_files=st.none() | st.integers(0, 6),
-        max_bytes=st.none() | st.integers(0, 2500),
-        purpose=st.none() | st.sampled_from(["batch", "image"]),
-    )
-    def cleanup(self, max_files: int | None, max_bytes: int | None, purpose: str | None) -> None:
+    @rule(data=st.data(), purpose=st.none() | st.sampled_from(["batch", "image"]))
+    def cleanup(self, data: st.DataObject, purpose: str | None) -> None:
+        # Quotas near what is held, so most clean-ups evict some idle files and keep others.
+        held = [k for k in self.rows if purpose is None or k.purpose == purpose]
+        max_files = data.draw(st.none() | st.integers(0, len(held) + 1))
+        max_bytes = data.draw(st.none() | st.integers(0, sum(SIZES[k] for k in held) + 100))
         now = self.clock.now
         items = self.runner.run(
-            self.registry.reserve_cleanup("kimi", max_files=max_files, max_bytes=max_bytes, purpose=purpose, lease_s=LEASE)
+            self.registry.reserve_cleanup(
+                "kimi", max_files=max_files, max_bytes=max_bytes, purpose=purpose, lease_s=LEASE
+            )
         )
         expired = {
             file_id
@@ -188,7 +206,9 @@ class RegistryMachine(RuleBasedStateMachine):
         )
         expected: list[ContentKey] = []
         for k in idle:
-            if not ((max_files is not None and files > max_files) or (max_bytes is not None and total > max_bytes)):
+            if not (
+                (max_files is not None and files > max_files) or (max_bytes is not None and total > max_bytes)
+            ):
                 break
             expected.append(k)
             files, total = files - 1, total - SIZES[k]
@@ -240,8 +260,8 @@ class RegistryMachine(RuleBasedStateMachine):
 
 TestRegistryInvariants = RegistryMachine.TestCase
 TestRegistryInvariants.settings = settings(
-    max_examples=60,
-    stateful_step_count=40,
+    max_examples=30,
+    stateful_step_count=30,
     deadline=None,  # aiosqlite hops to its thread on every statement; latency varies on a shared machine
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 
 import pytest
 
 from llmfiles.registry import (
     Claim,
+    ClaimDecision,
     ClaimLostError,
     ContentKey,
-    Decision,
     RecordState,
     ReferenceCountError,
     RegistryError,
@@ -31,7 +32,7 @@ def key(n: int = 0, *, provider: str = "kimi", purpose: str = "file-extract") ->
 async def ready(registry: UploadRegistry, k: ContentKey, size: int = 100, file_id: str | None = None) -> None:
     """Record `k` as uploaded and give its reference back, so it is a clean-up candidate."""
     claim = await registry.claim(k, size=size)
-    assert claim.decision is Decision.UPLOAD
+    assert claim.decision is ClaimDecision.UPLOAD
     await registry.complete(claim, file_id or f"file-{k.sha256[:8]}")
     await registry.release(k)
 
@@ -51,18 +52,23 @@ async def test_a_schema_newer_than_the_code_is_refused(registry: UploadRegistry,
 
 async def test_first_claim_uploads_others_wait_then_reuse(registry: UploadRegistry, clock: FakeClock) -> None:
     first = await registry.claim(key(), size=100, lease_s=60)
-    assert first.decision is Decision.UPLOAD
+    assert first.decision is ClaimDecision.UPLOAD
     assert first.token
     assert first.record.state is RecordState.PENDING
     assert first.record.lease_until == clock.now + 60
     second = await registry.claim(key(), size=100)
-    assert second.decision is Decision.WAIT
+    assert second.decision is ClaimDecision.WAIT
     assert second.token is None
 
     done = await registry.complete(first, "file-abc")
-    assert (done.state, done.file_id, done.refcount, done.lease_until) == (RecordState.READY, "file-abc", 1, None)
+    assert (done.state, done.file_id, done.refcount, done.lease_until) == (
+        RecordState.READY,
+        "file-abc",
+        1,
+        None,
+    )
     third = await registry.claim(key(), size=100)
-    assert third.decision is Decision.REUSE
+    assert third.decision is ClaimDecision.REUSE
     assert (third.record.file_id, third.record.refcount) == ("file-abc", 2)
     assert await registry.get(key()) == third.record
 
@@ -73,14 +79,14 @@ async def test_keys_differ_by_provider_and_purpose(registry: UploadRegistry) -> 
         await registry.claim(key(provider="glm"), size=1),
         await registry.claim(key(purpose="batch"), size=1),
     ]
-    assert [c.decision for c in claims] == [Decision.UPLOAD] * 3
+    assert [c.decision for c in claims] == [ClaimDecision.UPLOAD] * 3
 
 
 async def test_abandon_lets_the_next_claim_upload(registry: UploadRegistry) -> None:
     first = await registry.claim(key(), size=5)
     assert await registry.abandon(first) is True
     assert await registry.get(key()) is None
-    assert (await registry.claim(key(), size=5)).decision is Decision.UPLOAD
+    assert (await registry.claim(key(), size=5)).decision is ClaimDecision.UPLOAD
     assert await registry.abandon(first) is False
 
 
@@ -89,10 +95,10 @@ async def test_an_expired_lease_is_taken_over_and_the_late_complete_refused(
 ) -> None:
     dead = await registry.claim(key(), size=5, lease_s=30)
     clock.advance(29)
-    assert (await registry.claim(key(), size=5)).decision is Decision.WAIT
+    assert (await registry.claim(key(), size=5)).decision is ClaimDecision.WAIT
     clock.advance(1)
     heir = await registry.claim(key(), size=5, lease_s=30)
-    assert heir.decision is Decision.UPLOAD
+    assert heir.decision is ClaimDecision.UPLOAD
     assert heir.token != dead.token
 
     with pytest.raises(ClaimLostError, match="file_id='file-late' is not recorded") as lost:
@@ -151,24 +157,44 @@ async def test_last_used_moves_with_references(registry: UploadRegistry, clock: 
     assert released.last_used_at == clock.now
 
 
+@pytest.mark.parametrize(
+    ("size", "lease_s", "error", "message"),
+    [
+        pytest.param(-1, 60.0, ValueError, "size=-1 is negative; pass 0 or more", id="negative-size"),
+        pytest.param(1.5, 60.0, TypeError, "size=1.5 must be an int", id="float-size"),
+        pytest.param(True, 60.0, TypeError, "size=True must be an int", id="bool-size"),
+        pytest.param(1, -3.0, ValueError, "lease_s=-3.0 must be a positive number", id="negative-lease"),
+        pytest.param(
+            1, float("inf"), ValueError, "lease_s=inf must be a positive number", id="endless-lease"
+        ),
+    ],
+)
+async def test_claim_refuses_bad_arguments(
+    registry: UploadRegistry, size: int, lease_s: float, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        await registry.claim(key(), size=size, lease_s=lease_s)
+    assert await registry.get(key()) is None
+
+
 async def test_a_size_that_contradicts_the_record_is_refused(registry: UploadRegistry) -> None:
     await registry.claim(key(), size=5)
-    with pytest.raises(Exception, match=r"size=6 differs from size=5 recorded for provider='kimi'"):
+    with pytest.raises(ValueError, match=r"size=6 differs from size=5 recorded for provider='kimi'"):
         await registry.claim(key(), size=6)
 
 
 @pytest.mark.parametrize(
     ("decision", "file_id", "message"),
     [
-        pytest.param(Decision.WAIT, "f1", "only a claim answered 'upload' can complete", id="not-upload"),
-        pytest.param(Decision.UPLOAD, "", "file_id='' is empty", id="empty-file-id"),
+        pytest.param(ClaimDecision.WAIT, "f1", "only a claim answered .upload.", id="not-upload"),
+        pytest.param(ClaimDecision.UPLOAD, "", "file_id='' is empty", id="empty-file-id"),
     ],
 )
 async def test_complete_refuses_bad_arguments(
-    registry: UploadRegistry, decision: Decision, file_id: str, message: str
+    registry: UploadRegistry, decision: ClaimDecision, file_id: str, message: str
 ) -> None:
     claim = await registry.claim(key(), size=5)
-    forged = Claim(decision, claim.record, claim.token if decision is Decision.UPLOAD else None)
+    forged = Claim(decision, claim.record, claim.token if decision is ClaimDecision.UPLOAD else None)
     with pytest.raises(ValueError, match=message):
         await registry.complete(forged, file_id)
 
@@ -213,16 +239,20 @@ async def test_other_providers_are_left_alone(registry: UploadRegistry) -> None:
     assert (await registry.usage("glm")).files == 1
 
 
-async def test_a_reserved_file_is_uploaded_afresh_and_forgotten_once_deleted(registry: UploadRegistry) -> None:
+async def test_a_reserved_file_is_uploaded_afresh_and_forgotten_once_deleted(
+    registry: UploadRegistry,
+) -> None:
     await ready(registry, key(1), file_id="old")
     [item] = await registry.reserve_cleanup("kimi", max_files=0)
-    assert (await registry.claim(key(1), size=100)).decision is Decision.UPLOAD
+    assert (await registry.claim(key(1), size=100)).decision is ClaimDecision.UPLOAD
     assert await registry.mark_deleted(item) is True
     assert await registry.mark_deleted(item) is False
     assert (await registry.usage("kimi")).deleting == 0
 
 
-async def test_a_dead_cleaners_reservations_are_offered_again(registry: UploadRegistry, clock: FakeClock) -> None:
+async def test_a_dead_cleaners_reservations_are_offered_again(
+    registry: UploadRegistry, clock: FakeClock
+) -> None:
     await ready(registry, key(1))
     [item] = await registry.reserve_cleanup("kimi", max_files=0, lease_s=60)
     clock.advance(59)
@@ -241,7 +271,9 @@ async def test_a_dead_cleaners_reservations_are_offered_again(registry: UploadRe
         pytest.param({"lease_s": float("nan")}, "lease_s=nan must be a positive number", id="nan-lease"),
     ],
 )
-async def test_cleanup_refuses_bad_quotas(registry: UploadRegistry, kwargs: dict[str, float], message: str) -> None:
+async def test_cleanup_refuses_bad_quotas(
+    registry: UploadRegistry, kwargs: dict[str, float], message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         await registry.reserve_cleanup("kimi", **kwargs)  # type: ignore[arg-type]
 
@@ -268,8 +300,8 @@ async def test_fifty_concurrent_claims_give_one_upload(backend: Backend, clock: 
         for host in hosts:
             await host.close()
     decisions = [claim.decision for claim in claims]
-    assert decisions.count(Decision.UPLOAD) == 1
-    assert decisions.count(Decision.WAIT) == 49
+    assert decisions.count(ClaimDecision.UPLOAD) == 1
+    assert decisions.count(ClaimDecision.WAIT) == 49
 
 
 async def test_concurrent_releases_never_go_below_zero(backend: Backend, clock: FakeClock) -> None:
@@ -308,5 +340,41 @@ async def test_concurrent_cleaners_evict_only_the_excess(backend: Backend, clock
         for host in hosts:
             await host.close()
     evicted = [item.key for batch in batches for item in batch]
-    assert sorted(evicted, key=lambda k: k.sha256) == sorted((key(n) for n in range(4)), key=lambda k: k.sha256)
+    assert sorted(evicted, key=lambda k: k.sha256) == sorted(
+        (key(n) for n in range(4)), key=lambda k: k.sha256
+    )
     assert (usage.files, usage.deleting) == (6, 4)
+
+
+async def test_cancelled_operations_leave_no_transaction_open(backend: Backend, clock: FakeClock) -> None:
+    async with (
+        open_registry(backend.url, clock=clock) as host,
+        open_registry(backend.url, clock=clock) as other,
+    ):
+        for n in range(40):  # cancel at every point an operation can be suspended: lock, BEGIN, body, COMMIT
+            task = asyncio.create_task(host.claim(key(n), size=1))
+            for _ in range(n % 8):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # A dangling write transaction on `host` would hold the database lock and stall `other`.
+        assert (await other.claim(key(1000), size=1)).decision is ClaimDecision.UPLOAD
+        assert (await host.claim(key(1001), size=1)).decision is ClaimDecision.UPLOAD
+        assert (await host.usage("kimi")).files == (await other.usage("kimi")).files
+
+
+async def test_a_file_the_provider_lost_is_discarded_and_uploaded_again(registry: UploadRegistry) -> None:
+    claim = await registry.claim(key(), size=5)
+    await registry.complete(claim, "lost")
+    assert (await registry.claim(key(), size=5)).decision is ClaimDecision.REUSE
+    assert await registry.discard(key(), "other-id") is False
+    assert await registry.discard(key(), "lost") is True
+    again = await registry.claim(key(), size=5)
+    assert again.decision is ClaimDecision.UPLOAD
+    assert await registry.discard(key(), "lost") is False  # pending rows are never discarded
+    await registry.complete(again, "fresh")
+    assert await registry.discard(key(), "lost") is False
+    record = await registry.get(key())
+    assert record is not None
+    assert (record.file_id, record.refcount) == ("fresh", 1)

@@ -31,7 +31,9 @@ percents = st.integers(min_value=0, max_value=10_000).map(lambda hundredths: hun
         ("Feature.flexibleRollout.sessionId.42", "147", 42, True),
     ],
 )
-def test_normalized_hash_matches_unleash_specification(group: str, key: str, percentage: int, enabled: bool) -> None:
+def test_normalized_hash_matches_unleash_specification(
+    group: str, key: str, percentage: int, enabled: bool
+) -> None:
     assert (normalized_hash(key, group=group, normalizer=100) <= percentage) is enabled
 
 
@@ -43,8 +45,12 @@ def test_known_murmur3_vector() -> None:
 def test_bucket_is_the_same_in_another_interpreter() -> None:
     # hash() would differ between processes (PYTHONHASHSEED); murmur3 must not.
     code = "from llmfiles.rollout import bucket; print(bucket('user-42', salt='flag'))"
-    other = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123"}
+    other = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123"},
     )
     assert int(other.stdout) == bucket("user-42", salt="flag")
 

@@ -3,16 +3,19 @@
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from llmfiles import ConfigError
-from llmfiles.observe import Event, MemorySampler, Recorder, RolloutMetrics
+from llmfiles.observe import Arm, Event, MemorySampler, Recorder, RolloutMetrics
 from llmfiles.rollout import (
     DEFAULT_GATES,
+    CheckResult,
     Decision,
     FileFlagSource,
     FlagState,
+    GateTable,
     OverridableFlagSource,
     RollbackRules,
     RolloutController,
@@ -35,7 +38,9 @@ class FakeClock:
 class Rig:
     """A controller wired to a flag file and a state file, with a fake clock driving everything."""
 
-    def __init__(self, tmp_path: Path, *, memory: MemorySampler | None = None, gates=GATES) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, tmp_path: Path, *, memory: MemorySampler | None = None, gates: GateTable = GATES
+    ) -> None:
         self.clock = FakeClock()
         self.recorder = Recorder(window_s=3600, clock=self.clock)
         self.file = FileFlagSource(tmp_path / "flags.json")
@@ -43,29 +48,52 @@ class Rig:
         self.store = StateStore(tmp_path / "state.json")
         self.metrics = RolloutMetrics()
         self.controller = RolloutController(
-            recorder=self.recorder, flags=self.flags, store=self.store, gates=gates, interval_s=INTERVAL,
-            threshold=THRESHOLD, clock=self.clock, memory=memory, metrics=self.metrics,
-        )  # fmt: skip
+            recorder=self.recorder,
+            flags=self.flags,
+            store=self.store,
+            gates=gates,
+            interval_s=INTERVAL,
+            threshold=THRESHOLD,
+            clock=self.clock,
+            memory=memory,
+            metrics=self.metrics,
+        )
 
-    def traffic(self, seconds: float, *, per_second: int = 20, fail: bool = False, arm: str = "async") -> None:
+    def traffic(
+        self, seconds: float, *, per_second: int = 20, fail: bool = False, arm: Arm = "async"
+    ) -> None:
         """Calls spread over the next `seconds`, the clock advancing with them."""
         for _ in range(int(seconds)):
             self.clock.now += 1
             for _ in range(per_second):
                 self.recorder.record(
                     Event(
-                        ts=self.clock.now - 0.05, flag="f", arm=arm,  # type: ignore[arg-type]
-                        outcome="fallback" if fail else "success", duration_s=0.05, bytes=1,
-                        error_type="ReadTimeout" if fail else None, provider="kimi",
-                        stage=self.controller.current_stage(), key_hash="k",
+                        ts=self.clock.now - 0.05,
+                        flag="f",
+                        arm=arm,
+                        outcome="fallback" if fail else "success",
+                        duration_s=0.05,
+                        bytes=1,
+                        error_type="ReadTimeout" if fail else None,
+                        provider="kimi",
+                        stage=self.controller.current_stage(),
+                        key_hash="k",
                     )
-                )  # fmt: skip
+                )
                 self.recorder.record(
                     Event(
-                        ts=self.clock.now - 0.05, flag="f", arm="legacy", outcome="success", duration_s=0.05,
-                        bytes=1, error_type=None, provider="kimi", stage="x", key_hash="k",
+                        ts=self.clock.now - 0.05,
+                        flag="f",
+                        arm="legacy",
+                        outcome="success",
+                        duration_s=0.05,
+                        bytes=1,
+                        error_type=None,
+                        provider="kimi",
+                        stage="x",
+                        key_hash="k",
                     )
-                )  # fmt: skip
+                )
 
 
 def test_detection_bound_is_interval_times_threshold(tmp_path: Path) -> None:
@@ -76,11 +104,12 @@ def test_brownout_is_rolled_back_within_the_bound(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     assert rig.controller.promote().applied  # off -> 1%
     assert rig.file.snapshot() == FlagState(enabled=True, percent=1.0)
+    assert rig.metrics.registry.get_sample_value("llmfiles_rollout_percent") == 1.0
     for _ in range(5):  # healthy checks
         rig.traffic(INTERVAL)
         assert rig.controller.check().failed_checks == 0
     onset = rig.clock.now
-    checks = []
+    checks: list[CheckResult] = []
     while not (checks and checks[-1].rolled_back):
         rig.traffic(INTERVAL, fail=True)
         checks.append(rig.controller.check())
@@ -95,7 +124,10 @@ def test_brownout_is_rolled_back_within_the_bound(tmp_path: Path) -> None:
     assert (stored["stage"], stored["status"]) == ("off", "rolled_back")
     assert stored["history"][-1]["trigger"] == "automatic"
     assert "success 0.00% < 95.00%" in stored["reason"]
-    assert rig.metrics.registry.get_sample_value("llmfiles_rollout_rollbacks_total", {"trigger": "automatic"}) == 1
+    assert (
+        rig.metrics.registry.get_sample_value("llmfiles_rollout_rollbacks_total", {"trigger": "automatic"})
+        == 1
+    )
 
 
 def test_a_healthy_check_resets_the_streak(tmp_path: Path) -> None:
@@ -137,11 +169,13 @@ def test_promote_refuses_without_promote_verdict_and_shows_it(tmp_path: Path) ->
     rig.traffic(2)  # 40 calls < 100, soak 2 s < 60 s
     result = rig.controller.promote()
     assert not result.applied
-    assert result.verdict is not None and result.verdict.decision is Decision.HOLD
+    assert result.verdict is not None
+    assert result.verdict.decision is Decision.HOLD
     assert "too few uploads: 40 < 100" in result.verdict.reasons
     assert rig.controller.state.stage == "1%"
     forced = rig.controller.promote(force=True)
-    assert forced.applied and forced.to_stage == "10%"
+    assert forced.applied
+    assert forced.to_stage == "10%"
     assert forced.reason == "forced by the operator over HOLD"
 
 
@@ -173,7 +207,8 @@ def test_last_stage_cannot_be_promoted(tmp_path: Path) -> None:
     for _ in range(4):
         rig.controller.promote(force=True)
     result = rig.controller.promote(force=True)
-    assert not result.applied and result.to_stage is None
+    assert not result.applied
+    assert result.to_stage is None
 
 
 def test_another_process_sees_and_changes_the_state(tmp_path: Path) -> None:
@@ -194,9 +229,19 @@ def test_review_band_is_timed_by_the_controller(tmp_path: Path) -> None:
         rig.clock.now += 60
         for i in range(100):
             rig.recorder.record(
-                Event(ts=rig.clock.now, flag="f", arm="async", outcome="fallback" if i < 4 else "success",
-                      duration_s=0.01, bytes=1, error_type=None, provider="k", stage="1%", key_hash="k")
-            )  # fmt: skip
+                Event(
+                    ts=rig.clock.now,
+                    flag="f",
+                    arm="async",
+                    outcome="fallback" if i < 4 else "success",
+                    duration_s=0.01,
+                    bytes=1,
+                    error_type=None,
+                    provider="k",
+                    stage="1%",
+                    key_hash="k",
+                )
+            )
         verdict = rig.controller.check().verdict
     assert any(r.startswith("manual review: success 96.00%") for r in verdict.reasons)
 
@@ -207,18 +252,27 @@ def test_corrupt_state_file_is_a_config_error(tmp_path: Path) -> None:
         Rig(tmp_path)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"interval_s": 0}, "interval_s=0"), ({"threshold": 0}, "threshold=0")])
-def test_invalid_controller_settings(tmp_path: Path, kwargs: dict[str, float], message: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "message"), [({"interval_s": 0}, "interval_s=0"), ({"threshold": 0}, "threshold=0")]
+)
+def test_invalid_controller_settings(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        RolloutController(recorder=Recorder(), flags=OverridableFlagSource(FileFlagSource(tmp_path / "f.json")), **kwargs)  # type: ignore[arg-type]
+        RolloutController(
+            recorder=Recorder(), flags=OverridableFlagSource(FileFlagSource(tmp_path / "f.json")), **kwargs
+        )
 
 
 async def test_run_checks_until_stopped(tmp_path: Path) -> None:
     rig = Rig(tmp_path)
     controller = RolloutController(
-        recorder=rig.recorder, flags=rig.flags, store=rig.store, gates=GATES, interval_s=0.01, threshold=2,
+        recorder=rig.recorder,
+        flags=rig.flags,
+        store=rig.store,
+        gates=GATES,
+        interval_s=0.01,
+        threshold=2,
         clock=rig.clock,
-    )  # fmt: skip
+    )
     controller.promote()
     rig.traffic(INTERVAL, fail=True)
     stop = asyncio.Event()
@@ -230,7 +284,7 @@ async def test_run_checks_until_stopped(tmp_path: Path) -> None:
     stop.set()
     await asyncio.wait_for(task, timeout=5)
     assert controller.state.status == "rolled_back"
-    assert task.done() and task.exception() is None
+    assert task.exception() is None
 
 
 def test_rules_can_lower_min_samples(tmp_path: Path) -> None:

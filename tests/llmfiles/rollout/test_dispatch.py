@@ -48,7 +48,9 @@ class Sink:
 class Arms:
     """Fake arms that count their calls and fail on demand."""
 
-    def __init__(self, async_error: BaseException | None = None, legacy_error: BaseException | None = None) -> None:
+    def __init__(
+        self, async_error: BaseException | None = None, legacy_error: BaseException | None = None
+    ) -> None:
         self.async_error, self.legacy_error = async_error, legacy_error
         self.async_calls = 0
         self.legacy_calls = 0
@@ -77,9 +79,15 @@ def file(tmp_path: Path) -> Path:
 
 def make(arms: Arms, flags: Flags, sink: Sink, **kwargs: Any) -> Dispatcher[Result]:
     return Dispatcher(
-        flags, async_arm=arms.upload_async, legacy_arm=arms.upload_legacy, recorder=sink,
-        provider="kimi", salt=SALT, stage="10%", **kwargs,
-    )  # fmt: skip
+        flags,
+        async_arm=arms.upload_async,
+        legacy_arm=arms.upload_legacy,
+        recorder=sink,
+        provider="kimi",
+        salt=SALT,
+        stage="10%",
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize(("percent", "arm"), [(0, "legacy"), (100, "async")])
@@ -89,7 +97,13 @@ async def test_routes_by_percentage_and_records_one_event(file: Path, percent: f
     assert result.arm == arm
     assert len(sink.events) == 1
     event = sink.events[0]
-    assert (event.arm, event.outcome, event.bytes, event.provider, event.stage) == (arm, "success", 1234, "kimi", "10%")
+    assert (event.arm, event.outcome, event.bytes, event.provider, event.stage) == (
+        arm,
+        "success",
+        1234,
+        "kimi",
+        "10%",
+    )
     assert event.error_type is None
     assert "alice" not in event.key_hash
 
@@ -131,7 +145,12 @@ async def test_transport_errors_fall_back_to_legacy(file: Path, error: BaseExcep
     assert result.arm == "legacy"
     assert (arms.async_calls, arms.legacy_calls) == (1, 1)
     [event] = sink.events
-    assert (event.arm, event.outcome, event.error_type, event.bytes) == ("async", "fallback", type(error).__name__, 1234)
+    assert (event.arm, event.outcome, event.error_type, event.bytes) == (
+        "async",
+        "fallback",
+        type(error).__name__,
+        1234,
+    )
 
 
 @pytest.mark.parametrize(
@@ -189,7 +208,9 @@ def adopt(found: FoundFile, path: Path) -> Result:
 async def test_a_file_that_landed_is_adopted_not_uploaded_twice(file: Path) -> None:
     arms, sink = Arms(async_error=httpx.ReadTimeout("lost response")), Sink()
     reconcile = Reconciler(found=FoundFile("file-landed", 1234))
-    dispatcher = make(arms, Flags(100), sink, reconcile=reconcile, adopt=adopt, clock=lambda: 1000.0, reconcile_skew_s=5)
+    dispatcher = make(
+        arms, Flags(100), sink, reconcile=reconcile, adopt=adopt, clock=lambda: 1000.0, reconcile_skew_s=5
+    )
     result = await dispatcher.upload(file, purpose="p", key="k")
     assert (result.arm, result.file_id) == ("reconciled", "file-landed")
     assert arms.legacy_calls == 0
@@ -207,7 +228,9 @@ async def test_nothing_landed_falls_back(file: Path) -> None:
 
 async def test_unknown_whether_it_landed_fails_rather_than_duplicate(file: Path) -> None:
     arms, sink = Arms(async_error=httpx.ReadTimeout("lost")), Sink()
-    dispatcher = make(arms, Flags(100), sink, reconcile=Reconciler(error=httpx.ConnectError("down")), adopt=adopt)
+    dispatcher = make(
+        arms, Flags(100), sink, reconcile=Reconciler(error=httpx.ConnectError("down")), adopt=adopt
+    )
     with pytest.raises(httpx.ReadTimeout):
         await dispatcher.upload(file, purpose="p", key="k")
     assert arms.legacy_calls == 0
@@ -217,7 +240,9 @@ async def test_unknown_whether_it_landed_fails_rather_than_duplicate(file: Path)
 def test_reconcile_needs_adopt() -> None:
     arms = Arms()
     with pytest.raises(ConfigError, match="pass both"):
-        Dispatcher(Flags(), async_arm=arms.upload_async, legacy_arm=arms.upload_legacy, reconcile=Reconciler())
+        Dispatcher(
+            Flags(), async_arm=arms.upload_async, legacy_arm=arms.upload_legacy, reconcile=Reconciler()
+        )
 
 
 async def test_legacy_runs_in_a_worker_thread_or_inline(file: Path) -> None:
@@ -261,7 +286,9 @@ async def test_a_cancelled_call_still_leaves_one_event(file: Path) -> None:
         raise AssertionError("unreachable")
 
     sink = Sink()
-    dispatcher = Dispatcher(Flags(100), async_arm=hang, legacy_arm=Arms().upload_legacy, recorder=sink, salt=SALT)
+    dispatcher = Dispatcher(
+        Flags(100), async_arm=hang, legacy_arm=Arms().upload_legacy, recorder=sink, salt=SALT
+    )
     task = asyncio.create_task(dispatcher.upload(file, purpose="p", key="k"))
     await started.wait()
     task.cancel()
@@ -275,9 +302,12 @@ async def test_stage_is_read_per_call(file: Path) -> None:
     stages = iter(["1%", "10%"])
     sink = Sink()
     dispatcher = Dispatcher(
-        Flags(100), async_arm=Arms().upload_async, legacy_arm=Arms().upload_legacy, recorder=sink,
+        Flags(100),
+        async_arm=Arms().upload_async,
+        legacy_arm=Arms().upload_legacy,
+        recorder=sink,
         stage=lambda: next(stages),
-    )  # fmt: skip
+    )
     await dispatcher.upload(file, purpose="p", key="k")
     await dispatcher.upload(file, purpose="p", key="k")
     assert [e.stage for e in sink.events] == ["1%", "10%"]

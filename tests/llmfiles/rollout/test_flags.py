@@ -1,12 +1,17 @@
 """Flag sources: environment, shared file (re-read on change), OpenFeature, and the in-process pin."""
 
 import os
+import subprocess
+import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openfeature import api
 from openfeature.provider.in_memory_provider import InMemoryFlag, InMemoryProvider
 
@@ -132,7 +137,8 @@ def openfeature_client() -> Iterator[tuple[Any, str]]:
 
 def set_flags(domain: str, flags: dict[str, Any]) -> None:
     api.set_provider(
-        InMemoryProvider({name: InMemoryFlag("on", {"on": value}) for name, value in flags.items()}), domain=domain
+        InMemoryProvider({name: InMemoryFlag("on", {"on": value}) for name, value in flags.items()}),
+        domain=domain,
     )
 
 
@@ -183,3 +189,33 @@ def test_pin_yields_once_the_source_changes() -> None:
 def test_pin_validates_its_percentage() -> None:
     with pytest.raises(ConfigError, match="percent=-1"):
         OverridableFlagSource(Mutable(FlagState())).pin(-1)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+@settings(max_examples=30)  # each example fsyncs a file and its directory
+@given(
+    enabled=st.booleans(),
+    hundredths=st.integers(min_value=0, max_value=10_000),
+    fallback=st.booleans(),
+)
+def test_written_state_reads_back_identical(
+    suffix: str, enabled: bool, hundredths: int, fallback: bool
+) -> None:
+    state = FlagState(enabled=enabled, percent=hundredths / 100, fallback=fallback)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / f"flags{suffix}"
+        FileFlagSource(path).write(state)
+        assert FileFlagSource(path).snapshot() == state
+
+
+def test_a_rollback_written_by_another_process_is_seen_on_the_next_snapshot(tmp_path: Path) -> None:
+    path = tmp_path / "flags.json"
+    FileFlagSource(path).write(FlagState(enabled=True, percent=10))
+    reader = FileFlagSource(path)
+    assert reader.snapshot().effective_percent == 10
+    script = (
+        "import sys; from llmfiles.rollout import FileFlagSource, FlagState; "
+        "FileFlagSource(sys.argv[1]).write(FlagState(enabled=True, percent=0))"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True)  # noqa: S603 - fixed script
+    assert reader.snapshot().effective_percent == 0

@@ -6,7 +6,7 @@ from types import MappingProxyType
 import pytest
 
 from llmfiles import ConfigError
-from llmfiles.observe import ArmSummary, Comparison
+from llmfiles.observe import Arm, ArmSummary, Comparison
 from llmfiles.rollout import (
     DEFAULT_GATES,
     OFF,
@@ -24,18 +24,39 @@ SOAKED = GateContext(soak_s=2 * DAY)
 
 
 def summary(
-    arm: str, successes: int, failures: int = 0, fallbacks: int = 0, p95: float | None = 0.1,
+    arm: Arm,
+    successes: int,
+    failures: int = 0,
+    fallbacks: int = 0,
+    p95: float | None = 0.1,
     errors: dict[str, int] | None = None,
-) -> ArmSummary:  # fmt: skip
+) -> ArmSummary:
     return ArmSummary(
-        arm=arm, window_s=300.0, count=successes + failures + fallbacks, successes=successes,  # type: ignore[arg-type]
-        failures=failures, fallbacks=fallbacks, timeouts=0, bytes=0, p50_s=p95, p95_s=p95, p99_s=p95,
-        throughput_per_s=1.0, error_types=MappingProxyType(errors or {}),
-    )  # fmt: skip
+        arm=arm,
+        window_s=300.0,
+        count=successes + failures + fallbacks,
+        successes=successes,
+        failures=failures,
+        fallbacks=fallbacks,
+        timeouts=0,
+        bytes=0,
+        p50_s=p95,
+        p95_s=p95,
+        p99_s=p95,
+        throughput_per_s=1.0,
+        error_types=MappingProxyType(errors or {}),
+    )
 
 
-def window(successes: int, failures: int = 0, fallbacks: int = 0, *, p95: float = 0.1,
-           control_p95: float | None = 0.1, errors: dict[str, int] | None = None) -> Comparison:  # fmt: skip
+def window(
+    successes: int,
+    failures: int = 0,
+    fallbacks: int = 0,
+    *,
+    p95: float = 0.1,
+    control_p95: float | None = 0.1,
+    errors: dict[str, int] | None = None,
+) -> Comparison:
     return Comparison(
         candidate=summary("async", successes, failures, fallbacks, p95, errors),
         control=summary("legacy", 100, p95=control_p95),
@@ -44,8 +65,10 @@ def window(successes: int, failures: int = 0, fallbacks: int = 0, *, p95: float 
 
 
 def test_default_table_is_designs() -> None:
-    rows = [(s.name, s.min_success, s.max_latency_ratio, s.max_error_rate, s.min_uploads, s.min_soak_s / 3600)
-            for s in DEFAULT_GATES.stages]  # fmt: skip
+    rows = [
+        (s.name, s.min_success, s.max_latency_ratio, s.max_error_rate, s.min_uploads, s.min_soak_s / 3600)
+        for s in DEFAULT_GATES.stages
+    ]
     assert rows == [
         ("1%", 0.995, 1.10, 0.005, 100, 24),
         ("10%", 0.990, 1.05, 0.010, 500, 48),
@@ -65,7 +88,12 @@ def test_healthy_stage_promotes_with_figures() -> None:
 
 @pytest.mark.parametrize(
     ("successes", "fallbacks", "decision"),
-    [(9949, 51, Decision.HOLD), (9950, 50, Decision.PROMOTE), (995, 5, Decision.PROMOTE), (994, 6, Decision.HOLD)],
+    [
+        (9949, 51, Decision.HOLD),
+        (9950, 50, Decision.PROMOTE),
+        (995, 5, Decision.PROMOTE),
+        (994, 6, Decision.HOLD),
+    ],
     ids=["99.49%", "99.50%", "99.5%-of-1000", "99.4%"],
 )
 def test_success_boundary_is_exact(successes: int, fallbacks: int, decision: Decision) -> None:
@@ -100,7 +128,11 @@ def test_short_soak_is_hold() -> None:
         (window(94, fallbacks=6), SOAKED, "success 94.00% < 95.00%"),
         (window(94, failures=6), SOAKED, "errors 6.00% > 5.00%"),
         (window(1000, errors={"IntegrityError": 1}), SOAKED, "critical errors: {'IntegrityError': 1}"),
-        (window(1000), GateContext(soak_s=2 * DAY, memory_growth=0.21), "memory +21.0% over the stage baseline > 20%"),
+        (
+            window(1000),
+            GateContext(soak_s=2 * DAY, memory_growth=0.21),
+            "memory +21.0% over the stage baseline > 20%",
+        ),
     ],
     ids=["success", "errors", "critical", "memory"],
 )
@@ -177,15 +209,36 @@ critical_errors = ["IntegrityError"]
         ({"stages": []}, "must be non-empty"),
         ({"stages": [{"name": "1%"}]}, "stage keys are"),
         (
-            {"stages": [{"name": "x", "percent": 1, "min_success": 99.5, "max_latency_ratio": 1.1,
-                         "max_error_rate": 0.005, "min_uploads": 100, "min_soak_s": 0}]},  # fmt: skip
+            {
+                "stages": [
+                    {
+                        "name": "x",
+                        "percent": 1,
+                        "min_success": 99.5,
+                        "max_latency_ratio": 1.1,
+                        "max_error_rate": 0.005,
+                        "min_uploads": 100,
+                        "min_soak_s": 0,
+                    }
+                ]
+            },
             "min_success=99.5 must be a fraction",
         ),
         (
-            {"stages": [
-                {"name": n, "percent": p, "min_success": 0.9, "max_latency_ratio": 1.1, "max_error_rate": 0.1,
-                 "min_uploads": 1, "min_soak_s": 0} for n, p in (("b", 10), ("a", 1))
-            ]},  # fmt: skip
+            {
+                "stages": [
+                    {
+                        "name": n,
+                        "percent": p,
+                        "min_success": 0.9,
+                        "max_latency_ratio": 1.1,
+                        "max_error_rate": 0.1,
+                        "min_uploads": 1,
+                        "min_soak_s": 0,
+                    }
+                    for n, p in (("b", 10), ("a", 1))
+                ]
+            },
             "increasing percent order",
         ),
         ({"stages": [], "rules": {"nonsense": 1}}, "stage keys are"),

@@ -6,10 +6,19 @@ from llmfiles import ConfigError
 from llmfiles.rollout import load_settings
 
 OLD_AND_NEW = [
-    "ASYNC_UPLOAD_ENABLED", "ASYNC_UPLOAD_ROLLOUT", "ASYNC_UPLOAD_FALLBACK", "ASYNC_UPLOAD_MAX_RETRIES",
-    "ASYNC_UPLOAD_TIMEOUT", "LLMFILES_ENABLED", "LLMFILES_ROLLOUT_PERCENT", "LLMFILES_FALLBACK",
-    "LLMFILES_MAX_RETRIES", "LLMFILES_TIMEOUT_S", "LLMFILES_MAX_CONCURRENCY", "LLMFILES_STAGE",
-]  # fmt: skip
+    "ASYNC_UPLOAD_ENABLED",
+    "ASYNC_UPLOAD_ROLLOUT",
+    "ASYNC_UPLOAD_FALLBACK",
+    "ASYNC_UPLOAD_MAX_RETRIES",
+    "ASYNC_UPLOAD_TIMEOUT",
+    "LLMFILES_ENABLED",
+    "LLMFILES_ROLLOUT_PERCENT",
+    "LLMFILES_FALLBACK",
+    "LLMFILES_MAX_RETRIES",
+    "LLMFILES_TIMEOUT_S",
+    "LLMFILES_MAX_CONCURRENCY",
+    "LLMFILES_STAGE",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -58,9 +67,18 @@ def test_keyword_overrides() -> None:
         ("LLMFILES_MAX_RETRIES", "many", "LLMFILES_MAX_RETRIES='many'"),
         ("LLMFILES_MAX_CONCURRENCY", "0", "LLMFILES_MAX_CONCURRENCY='0'"),
     ],
-    ids=["rollout-over-100", "percent-negative", "enabled-not-bool", "timeout-zero", "retries-nan", "concurrency-0"],
+    ids=[
+        "rollout-over-100",
+        "percent-negative",
+        "enabled-not-bool",
+        "timeout-zero",
+        "retries-nan",
+        "concurrency-0",
+    ],
 )
-def test_invalid_values_fail_at_start_up(monkeypatch: pytest.MonkeyPatch, env: str, value: str, quoted: str) -> None:
+def test_invalid_values_fail_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, quoted: str
+) -> None:
     monkeypatch.setenv(env, value)
     with pytest.raises(ConfigError, match="invalid rollout settings") as info:
         load_settings()
@@ -72,3 +90,10 @@ def test_every_problem_is_listed_at_once(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("ASYNC_UPLOAD_TIMEOUT", "abc")
     with pytest.raises(ConfigError, match=r"ASYNC_UPLOAD_ROLLOUT='150'.*ASYNC_UPLOAD_TIMEOUT='abc'"):
         load_settings()
+
+
+def test_unprefixed_names_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENABLED", "true")
+    monkeypatch.setenv("ROLLOUT_PERCENT", "50")
+    settings = load_settings()
+    assert (settings.enabled, settings.rollout_percent) == (False, 0.0)

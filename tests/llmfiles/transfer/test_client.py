@@ -1,5 +1,6 @@
 """Unit tests of the async client's request shapes and retry decisions, with respx (no sockets)."""
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -9,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+import structlog.testing
 
 from llmfiles import (
     GLM,
@@ -325,3 +327,71 @@ async def test_list_without_data_is_malformed(kimi: AsyncFilesClient) -> None:
     )
     with pytest.raises(TransportError, match="no 'data' array"):
         await kimi.list()
+
+
+async def test_concurrency_limit_is_shared_by_clients_of_the_process(tmp_path: Path) -> None:
+    in_flight = peak = 0
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await request.aread()
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return httpx.Response(200, json=file_json())
+
+    paths = []
+    for n in range(6):
+        path = tmp_path / f"f{n}.txt"
+        path.write_bytes(b"x" * 100)
+        paths.append(path)
+    settings = TransferSettings(max_concurrency=2)
+    transport = httpx.MockTransport(handle)
+    async with (
+        AsyncFilesClient(KIMI, api_key=KEY, base_url=KIMI_URL, settings=settings, transport=transport) as one,
+        AsyncFilesClient(KIMI, api_key=KEY, base_url=KIMI_URL, settings=settings, transport=transport) as two,
+    ):
+        results = await asyncio.gather(
+            one.upload_many(paths[:3], purpose="file-extract"),
+            two.upload_many(paths[3:], purpose="file-extract"),
+        )
+    assert all(isinstance(r, UploadResult) for batch in results for r in batch)
+    assert peak == 2
+
+
+@respx.mock
+async def test_logs_carry_no_key_or_headers(kimi: AsyncFilesClient, sample: Path) -> None:
+    respx.post(f"{KIMI_URL}/files").mock(
+        side_effect=[
+            httpx.Response(500, json={"error": {"type": "server_error", "message": "x"}}),
+            httpx.Response(200, json=file_json()),
+        ]
+    )
+    with structlog.testing.capture_logs() as logs:
+        await kimi.upload(sample, purpose="file-extract")
+    assert [entry["event"] for entry in logs] == ["transfer.retry"]
+    assert KEY not in repr(logs)
+    assert "authorization" not in repr(logs).lower()
+
+
+@respx.mock
+async def test_reconcile_never_adopts_a_file_this_client_already_returned(
+    kimi: AsyncFilesClient, sample: Path
+) -> None:
+    size = sample.stat().st_size
+    respx.post(f"{KIMI_URL}/files").mock(
+        side_effect=[httpx.Response(200, json=file_json("first", size=size)), httpx.ReadError("reset")]
+    )
+    respx.get(f"{KIMI_URL}/files").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "object": "list",
+                "data": [file_json("first", size=size, created_at=NOW + 2), file_json("second", size=size)],
+            },
+        )
+    )
+    first = await kimi.upload(sample, purpose="file-extract")
+    second = await kimi.upload(sample, purpose="file-extract")
+    assert (first.file.id, second.file.id, second.reconciled) == ("first", "second", True)

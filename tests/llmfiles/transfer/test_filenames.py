@@ -1,6 +1,7 @@
 import os
 import unicodedata
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given
@@ -192,3 +193,9 @@ def test_parse_content_disposition(header: str, expected: str | None) -> None:
 def test_property_parser_never_raises(header: str) -> None:
     result = parse_content_disposition(header)
     assert result is None or isinstance(result, str)
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=1, max_size=100))
+def test_property_rfc5987_round_trip(name: str) -> None:
+    header = f"attachment; filename=\"fallback\"; filename*=UTF-8''{quote(name, safe='')}"
+    assert parse_content_disposition(header) == name

@@ -341,3 +341,27 @@ async def test_kimi_download_names_from_metadata(
         assert await kimi.list() == []
     assert path == dest / "notes.txt"
     assert path.stat().st_size > 0
+
+
+async def test_broken_download_without_range_support_starts_over(
+    mock: Any, settings: Callable[..., TransferSettings], pattern_file: Callable[[str, int], Path], dest: Path
+) -> None:
+    source = pattern_file("notes.txt", 1000)
+    async with AsyncFilesClient(
+        KIMI, api_key="sk-test", base_url=mock.kimi_base_url, settings=settings()
+    ) as kimi:
+        uploaded = await kimi.upload(source, purpose="file-extract")
+        mock.set_rules(
+            [
+                {
+                    "match": {"operation": "content"},
+                    "trigger": {"first": 1},
+                    "effect": {"kind": "partial", "fraction": 0.5},
+                }
+            ]
+        )
+        path = await kimi.download(uploaded.file.id, dest, filename="extracted.json")
+    fetches = [e for e in mock.journal() if e["operation"] == "content"]
+    assert [e["status"] for e in fetches] == [200, 200]
+    assert path.stat().st_size == fetches[1]["bytes_out"]
+    assert parts_left(dest) == []

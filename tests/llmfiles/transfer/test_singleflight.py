@@ -46,7 +46,7 @@ async def test_different_keys_run_in_parallel() -> None:
     results = await asyncio.wait_for(
         asyncio.gather(flights.run("a", lambda: work("a")), flights.run("b", lambda: work("b"))), timeout=5
     )
-    assert results == ["a", "b"]
+    assert list(results) == ["a", "b"]
 
 
 async def test_every_caller_gets_the_same_error() -> None:

@@ -1,0 +1,10 @@
+"""The reference upload service (ASGI): llmfiles embedded as a production server would embed it.
+
+Run it with ``python -m harness.service --provider-url URL --percent 10 ...``; it prints its base URL as
+the first line on stdout, like the mock provider, then serves until SIGINT/SIGTERM.
+"""
+
+from harness.service._app import create_app
+from harness.service._config import ServiceConfig
+
+__all__ = ["ServiceConfig", "create_app"]

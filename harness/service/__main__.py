@@ -1,0 +1,53 @@
+"""``python -m harness.service``: serve the reference app with uvicorn on a free loopback port."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from harness.service._app import create_app
+from harness.service._config import ServiceConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.service")
+    parser.add_argument("--provider-url", required=True, help="the provider's API root (mock kimi_base_url)")
+    parser.add_argument("--percent", type=float, default=0.0, help="share of users on the async arm")
+    parser.add_argument("--stage", default=None, help="stage name on events (default: '<percent>%%')")
+    parser.add_argument("--events", type=Path, required=True, help="JSONL event log")
+    parser.add_argument("--ledger", type=Path, required=True, help="JSONL of uploads answered as done")
+    parser.add_argument("--workdir", type=Path, required=True, help="spool directory for request bodies")
+    parser.add_argument("--legacy-in-thread", action="store_true", help="run the legacy arm off the loop")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    config = ServiceConfig(
+        provider_url=args.provider_url,
+        percent=args.percent,
+        stage=args.stage or f"{args.percent:g}%",
+        events_path=args.events,
+        ledger_path=args.ledger,
+        workdir=args.workdir,
+        legacy_in_thread=args.legacy_in_thread,
+    )
+    # Bind first so the port is known; print the URL as the first line once serving (as the mock does).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.listen(2048)
+    host, port = sock.getsockname()[:2]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), log_level="warning", access_log=False, lifespan="on")
+    )
+    print(f"http://{host}:{port}", flush=True)
+    asyncio.run(server.serve(sockets=[sock]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
