@@ -45,7 +45,7 @@ class CliServer:
 def cli_server(*args: str) -> Iterator[CliServer]:
     """``python -m mock_provider`` in its own process (own GIL, so its timers are not delayed by the
     test's client); yields its URL and pid, stops it with SIGTERM and checks it exits cleanly."""
-    process = subprocess.Popen(  # noqa: S603 (this interpreter, our own module, the test's arguments)
+    process = subprocess.Popen(
         [sys.executable, "-m", "mock_provider", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

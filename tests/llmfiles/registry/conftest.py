@@ -41,7 +41,7 @@ class FakeClock:
 
 def _run(argv: list[str], *, stdin: str | None = None) -> str:
     """Run a PostgreSQL tool (fixed argv, no shell); on failure show what it printed."""
-    result = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)  # noqa: S603
+    result = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         pytest.fail(f"{' '.join(argv)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
     return result.stdout.strip()
@@ -112,7 +112,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         _run([*pg_ctl, "-l", str(root / "server.log"), "-o", options, "start"])
         yield PostgresServer(bindir=bindir, port=port)
     finally:
-        subprocess.run([*pg_ctl, "-m", "fast", "stop"], capture_output=True, check=False)  # noqa: S603
+        subprocess.run([*pg_ctl, "-m", "fast", "stop"], capture_output=True, check=False)
         shutil.rmtree(root, ignore_errors=True)
 
 

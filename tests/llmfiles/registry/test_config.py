@@ -178,7 +178,7 @@ def test_sqlite_users_need_no_asyncpg() -> None:
         "print(open_registry('sqlite:///:memory:'))\n"
         "PostgresRegistry('postgresql://u@h/db')\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)  # noqa: S603
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.stdout.strip() == "SQLiteRegistry(':memory:')"
     assert "ConfigError: dsn='postgresql://u@h/db' needs the asyncpg package" in result.stderr
     assert "pip install 'llmfiles[postgres]'" in result.stderr

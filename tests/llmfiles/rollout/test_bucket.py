@@ -45,7 +45,7 @@ def test_known_murmur3_vector() -> None:
 def test_bucket_is_the_same_in_another_interpreter() -> None:
     # hash() would differ between processes (PYTHONHASHSEED); murmur3 must not.
     code = "from llmfiles.rollout import bucket; print(bucket('user-42', salt='flag'))"
-    other = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
+    other = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,

@@ -24,7 +24,7 @@ SIZE = 50 * 1024 * 1024
 def mock_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pytest.importorskip("mock_provider")
     data_dir = tmp_path_factory.mktemp("mock-data")
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",
