@@ -36,7 +36,7 @@ def bench(
     from harness._context import BenchConfig
 
     config = BenchConfig.for_mode(quick=quick, out=out, seed=seed)
-    raise typer.Exit(run_bench(config, CASES, Console()))
+    raise typer.Exit(run_bench(config, CASES, Console(log_path=False)))
 
 
 @app.command()

@@ -46,8 +46,9 @@ class BenchConfig:
     out: Path
     seed: int = 0
     memory_sizes: tuple[int, ...] = (1 * MB, 50 * MB)
-    concurrency_levels: tuple[int, ...] = (1, 8, 32)
-    files_per_level: int = 24
+    # At least two waves at the top level: one wave's time is its slowest upload, mostly chaos's tail.
+    concurrency_levels: tuple[int, ...] = (1, 4, 16)
+    files_per_level: int = 32
     throughput_file_size: int = 256 * 1024
     flaky_uploads: int = 250
     concurrent_uploads: int = 128
@@ -66,7 +67,7 @@ class BenchConfig:
             seed=seed,
             memory_sizes=(1 * MB, 10 * MB, 50 * MB, 200 * MB, 1024 * MB),
             concurrency_levels=(1, 4, 16, 64),
-            files_per_level=96,
+            files_per_level=128,
             memory_peers=True,
             flaky_uploads=1500,
         )

@@ -207,7 +207,7 @@ def run_load(config: LoadConfig, console: Console) -> LoadResult:
         service_args = [
             "-m", "harness.service", "--provider-url", mock.kimi_base_url, "--percent", f"{config.stage:g}",
             "--events", str(config.out / "events.jsonl"), "--ledger", str(config.out / "uploads.jsonl"),
-            "--workdir", str(Path(tmp) / "spool"),
+            "--workdir", str(Path(tmp) / "spool"), "--delete-after",
         ]  # fmt: skip
         if config.legacy_in_thread:
             service_args.append("--legacy-in-thread")

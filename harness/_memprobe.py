@@ -4,7 +4,7 @@ Why a subprocess per measurement: a peak is a high-water mark, and a process tha
 file keeps allocator arenas and caches that would blur the next number. Imports and client construction
 happen before memray starts tracking, so the peak is the transfer's own, not the cost of importing httpx.
 
-Prints one JSON line: ``{"peak_bytes": ..., "seconds": ..., "file_id": ...}``.
+Prints one JSON line last: ``{"peak_bytes": ..., "seconds": ..., "result": <file id or path>}``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import memray
 
 from harness._context import API_KEY
+from llmfiles.providers import ProviderSpec, provider_by_name
 
 __all__ = ["CLIENTS", "bench_spec", "main"]
 
@@ -34,19 +35,15 @@ CLIENTS = {
 }
 
 
-def bench_spec(provider: str, max_bytes: int) -> Any:
+def bench_spec(provider: str, max_bytes: int) -> ProviderSpec:
     """The provider's spec with the ``batch``/``file-extract`` limits raised to `max_bytes`.
 
     The 1 GB row of the memory table is above every real provider limit; the spec is data, so the bench
     raises it here (and the mock's own limit through its settings) instead of patching the client.
     """
-    from llmfiles.providers import PurposeLimit, provider_by_name
-
     spec = provider_by_name(provider)
     purposes = {
         name: dataclasses.replace(limit, max_bytes=max(limit.max_bytes, max_bytes))
-        if isinstance(limit, PurposeLimit)
-        else limit
         for name, limit in spec.purposes.items()
     }
     return dataclasses.replace(spec, purposes=purposes)

@@ -100,7 +100,7 @@ async def measure_rollback(ctx: BenchContext) -> list[Measurement]:
                 await asyncio.sleep(0.05)
             if controller.state.status == "rolled_back":
                 markers["rollback"] = ctx.clock() - start
-                await asyncio.sleep(interval)  # show the async share falling to zero after it
+                await asyncio.sleep(2 * interval)  # show the async share falling after it
         finally:
             stop.set()
             for task in tasks:  # in-flight uploads are of no further interest; do not wait out their retries

@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ledger", type=Path, required=True, help="JSONL of uploads answered as done")
     parser.add_argument("--workdir", type=Path, required=True, help="spool directory for request bodies")
     parser.add_argument("--legacy-in-thread", action="store_true", help="run the legacy arm off the loop")
+    parser.add_argument("--delete-after", action="store_true", help="delete provider files once answered")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         ledger_path=args.ledger,
         workdir=args.workdir,
         legacy_in_thread=args.legacy_in_thread,
+        delete_after=args.delete_after,
     )
     # Bind first so the port is known; print the URL as the first line once serving (as the mock does).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

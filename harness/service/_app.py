@@ -87,6 +87,12 @@ async def _receive(request: Request, spool_dir: Path) -> tuple[Path, str]:
     return path, name
 
 
+async def _delete_quietly(client: AsyncFilesClient, file_id: str) -> None:
+    """Best-effort clean-up after the answer went out; a failure only leaves a file behind."""
+    with contextlib.suppress(LLMFilesError):
+        await client.delete(file_id)
+
+
 def create_app(config: ServiceConfig) -> Starlette:
     """The ASGI app for `config`; clients, logs and metrics live for the app's lifespan."""
     config.workdir.mkdir(parents=True, exist_ok=True)
@@ -132,7 +138,10 @@ def create_app(config: ServiceConfig) -> Starlette:
         # One short line per upload; flushed so a killed service still leaves what it answered.
         live[0].ledger.write(json.dumps(done) + "\n")
         live[0].ledger.flush()
-        return JSONResponse(done)
+        cleanup = (
+            BackgroundTask(_delete_quietly, live[0].client, result.file.id) if config.delete_after else None
+        )
+        return JSONResponse(done, background=cleanup)
 
     async def list_files(_request: Request) -> Response:
         try:

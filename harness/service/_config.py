@@ -23,6 +23,8 @@ class ServiceConfig:
             the nothing-lost check compares with the provider's journal.
         workdir: where request bodies are spooled before upload.
         legacy_in_thread: False runs the legacy arm on the event loop, as the old service did.
+        delete_after: delete each provider file once the caller has its answer, as a service that hands
+            files to a model and cleans up would; keeps long load runs under the account's file count.
         api_key: the provider key; never logged.
         purpose: the provider purpose of every upload.
     """
@@ -34,6 +36,7 @@ class ServiceConfig:
     ledger_path: Path
     workdir: Path
     legacy_in_thread: bool = False
+    delete_after: bool = False
     api_key: str = "service-key"
     purpose: str = "file-extract"
 

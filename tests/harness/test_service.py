@@ -81,3 +81,23 @@ def test_config_rejects_bad_values(tmp_path: Path, field: str, value: object) ->
     }
     with pytest.raises(ConfigError, match=f"{field}="):
         ServiceConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_delete_after_removes_the_provider_file_but_keeps_it_in_the_ledger(tmp_path: Path) -> None:
+    with MockProvider("calm") as mock:
+        config = ServiceConfig(
+            provider_url=mock.kimi_base_url,
+            percent=100,
+            stage="100%",
+            events_path=tmp_path / "events.jsonl",
+            ledger_path=tmp_path / "ledger.jsonl",
+            workdir=tmp_path / "spool",
+            delete_after=True,
+        )
+        with TestClient(create_app(config)) as client:
+            file_id = client.post("/upload?name=gone.txt", content=b"bytes").json()["file_id"]
+            assert client.get("/files").json()["data"] == []
+        operations = [(e["operation"], e["file_id"]) for e in mock.journal()]
+    assert ("upload", file_id) in operations
+    assert ("delete", file_id) in operations
+    assert file_id in (tmp_path / "ledger.jsonl").read_text()
