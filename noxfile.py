@@ -13,7 +13,7 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
-TYPED_PACKAGES = ["src/llmfiles", "mock_provider"]
+TYPED_PACKAGES = ["src/llmfiles", "mock_provider", "harness", "loadtests"]
 
 
 @nox.session(python=PYTHON)
@@ -36,7 +36,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the library and the mock provider."""
+    """mypy --strict on the library, the mock provider, the harness and the load scenarios."""
     session.install("-e", ".[dev]", "mypy>=1.13", "types-aiofiles", "types-psutil")
     session.run("mypy", "--strict", *TYPED_PACKAGES)
 
