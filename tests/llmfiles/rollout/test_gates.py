@@ -178,6 +178,19 @@ def test_stage_baseline_stands_in_when_the_control_arm_is_silent() -> None:
     assert ok.decision is Decision.PROMOTE
 
 
+def test_a_silent_async_arm_is_named_as_such_not_blamed_on_the_baseline() -> None:
+    comparison = Comparison(
+        candidate=summary("async", 0, p95=None),
+        control=summary("legacy", 400, p95=0.3),
+        relative=MappingProxyType({}),
+    )
+    held = evaluate(STAGE_1, comparison, context=SOAKED)
+    assert held.decision is Decision.HOLD
+    assert "no latency figure: the async arm has no successful calls in the window" in held.reasons
+    assert not any(r.startswith("no latency baseline") for r in held.reasons)
+    assert "too few uploads: 0 < 100" in held.reasons
+
+
 def test_table_from_toml_and_soak_override(tmp_path: Path) -> None:
     path = tmp_path / "gates.toml"
     path.write_text(
