@@ -84,6 +84,7 @@ class MockProvider:
         return self.url + "/glm/api/paas/v4"
 
     def start(self) -> MockProvider:
+        """Serve on a background thread; returns once the port is bound, so `url` is ready to use."""
         if self._thread is not None:
             raise MockProviderError("this MockProvider is already started; make a new one")
         self._thread = threading.Thread(target=self._run, name="mock-provider", daemon=True)
@@ -94,6 +95,7 @@ class MockProvider:
         return self
 
     def stop(self) -> None:
+        """Stop serving and wait for the thread; a temporary `data_dir` this mock made is removed."""
         if self._loop is not None and self._stopped is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._stopped.set)
         if self._thread is not None:
@@ -166,6 +168,7 @@ class MockProvider:
         return entries
 
     def stats(self) -> dict[str, Any]:
+        """Counters of the running server (files per provider, requests, faults) for assertions."""
         stats: dict[str, Any] = self._call("GET", "/_stats", None)
         return stats
 

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
-from llmfiles._errors import ConfigError, TransportError
+from llmfiles._errors import ConfigError
 from llmfiles.providers import ProviderSpec
 from llmfiles.transfer import (
     FileObject,
@@ -32,6 +32,8 @@ from llmfiles.transfer import (
 )
 from llmfiles.transfer._failures import provider_error, transport_error
 from llmfiles.transfer._local import check_upload, unreadable, unwritable
+from llmfiles.transfer._responses import file_object, file_page, json_body
+from llmfiles.transfer._urls import base_url_for
 
 __all__ = ["LegacyFilesClient"]
 
@@ -46,7 +48,7 @@ class LegacyFilesClient:
         timeout: one timeout for every phase, in seconds, as the old code had.
 
     Raises:
-        ConfigError: `api_key` is empty.
+        ConfigError: `api_key` is empty, or `base_url` is not an http(s) URL.
     """
 
     def __init__(
@@ -55,7 +57,7 @@ class LegacyFilesClient:
         if not api_key:
             raise ConfigError(f"api_key is empty; set {provider.api_key_env} or pass api_key=")
         self.provider = provider
-        self.base_url = (base_url or provider.default_base_url).rstrip("/")
+        self.base_url = base_url_for(provider, base_url)
         self.timeout = timeout
         self._api_key = api_key
 
@@ -97,7 +99,7 @@ class LegacyFilesClient:
             files={"file": (path.name, data, "application/octet-stream")},
             data={"purpose": purpose},
         )
-        file = FileObject.from_json(_json_object(response))
+        file = file_object(json_body(response))
         return UploadResult(
             file=file, sha256=hashlib.sha256(data).hexdigest(), size=size, attempts=1, reconciled=False
         )
@@ -121,22 +123,8 @@ class LegacyFilesClient:
 
     def list(self) -> list[FileObject]:
         """The files the first page of the listing shows (the old code never paged)."""
-        data = _json_object(self._request("GET", "files", action="list files"))
-        items = data.get("data")
-        if not isinstance(items, list):
-            raise TransportError("the provider's file list has no 'data' array; retry the call")
-        return [FileObject.from_json(item) for item in items]
+        return file_page(json_body(self._request("GET", "files", action="list files")))
 
     def delete(self, file_id: str) -> None:
         """Delete `file_id` at the provider."""
         self._request("DELETE", f"files/{quote(file_id, safe='')}", action=f"delete {file_id}")
-
-
-def _json_object(response: httpx.Response) -> dict[str, object]:
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise TransportError("the provider's answer is not JSON; the answer is malformed, retry") from exc
-    if not isinstance(data, dict):
-        raise TransportError("the provider's answer is not a JSON object; retry the call")
-    return data

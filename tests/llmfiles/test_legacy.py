@@ -1,7 +1,6 @@
 """The legacy arm against the real mock: same results and errors as the async arm, the old way."""
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,6 @@ from llmfiles.legacy import LegacyFilesClient
 from llmfiles.transfer import UploadResult
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def mock() -> Iterator[Any]:
-    mock_provider = pytest.importorskip("mock_provider")
-    with mock_provider.MockProvider("calm", seed=5) as running:
-        yield running
 
 
 def test_upload_download_list_delete(mock: Any, tmp_path: Path) -> None:

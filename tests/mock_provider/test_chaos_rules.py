@@ -75,18 +75,19 @@ def test_unknown_profile_lists_the_shipped_ones() -> None:
 
 
 @pytest.mark.parametrize(
-    ("latency", "expected_median"),
+    ("latency", "rel"),
     [
-        pytest.param(Latency(distribution="lognormal", median=0.2, sigma=0.6), 0.2, id="lognormal"),
-        pytest.param(Latency(distribution="uniform", low=0.1, high=0.3), 0.2, id="uniform"),
-        pytest.param(Latency(seconds=0.2), 0.2, id="fixed"),
+        # About three standard errors of a 2000-sample median (lognormal: 1.25 sigma / sqrt(n) in log space).
+        pytest.param(Latency(distribution="lognormal", median=0.2, sigma=0.6), 0.05, id="lognormal"),
+        pytest.param(Latency(distribution="uniform", low=0.1, high=0.3), 0.05, id="uniform"),
+        pytest.param(Latency(seconds=0.2), 0.0, id="fixed"),
     ],
 )
-def test_latency_samples_have_the_configured_median(latency: Latency, expected_median: float) -> None:
+def test_latency_samples_have_the_configured_median(latency: Latency, rel: float) -> None:
     rng = random.Random(3)
     samples = [sample_latency(latency, rng) for _ in range(2000)]
 
-    assert statistics.median(samples) == pytest.approx(expected_median, rel=0.15)
+    assert statistics.median(samples) == pytest.approx(0.2, rel=rel, abs=0)
     assert max(samples) <= latency.cap
 
 
@@ -110,9 +111,10 @@ async def test_latency_on_the_wire_has_the_configured_median(tmp_path: Path) -> 
             await asyncio.gather(*(http.get("/kimi/v1/files") for _ in range(300)))
             entries = (await http.get("/_journal")).json()
     assert len(entries) == 300
-    # Server-side durations: the delay as the exchange lived it, not just the number that was drawn.
-    assert statistics.median(e["duration_s"] for e in entries) == pytest.approx(median, rel=0.15)
     assert statistics.median(e["latency_s"] for e in entries) == pytest.approx(median, rel=0.15)
+    # The drawn delay was really served: each exchange lasted at least that long. Only a lower bound, since
+    # how much longer depends on how busy the machine is.
+    assert all(e["duration_s"] >= e["latency_s"] for e in entries)
 
 
 MIXED_RULES: list[dict[str, Any]] = [

@@ -49,7 +49,10 @@ def _client(provider: str) -> AsyncFilesClient:
     api_key = os.environ.get(spec.api_key_env, "")
     if not api_key:
         _fail_usage(f"{spec.api_key_env} is not set; export the {spec.name} API key in it and run again")
-    return AsyncFilesClient(spec, api_key=api_key, base_url=os.environ.get(spec.base_url_env) or None)
+    try:
+        return AsyncFilesClient(spec, api_key=api_key, base_url=os.environ.get(spec.base_url_env) or None)
+    except ConfigError as exc:
+        _fail_usage(f"{spec.base_url_env}: {exc}")
 
 
 def _fail_usage(message: str) -> NoReturn:

@@ -69,21 +69,29 @@ class ArmSummary:
     throughput_per_s: float
     error_types: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
+    def _share(self, part: int) -> float:
+        # 0.0 for an empty window rather than an error: callers judge `count` (min samples) first.
+        return part / self.count if self.count else 0.0
+
     @property
     def success_rate(self) -> float:
-        return self.successes / self.count if self.count else 0.0
+        """Successes over all calls in the window."""
+        return self._share(self.successes)
 
     @property
     def error_rate(self) -> float:
-        return self.failures / self.count if self.count else 0.0
+        """Failures (the caller got an exception) over all calls."""
+        return self._share(self.failures)
 
     @property
     def fallback_rate(self) -> float:
-        return self.fallbacks / self.count if self.count else 0.0
+        """Calls the legacy arm rescued over all calls."""
+        return self._share(self.fallbacks)
 
     @property
     def timeout_rate(self) -> float:
-        return self.timeouts / self.count if self.count else 0.0
+        """Calls that ended in a timeout (failed or rescued) over all calls."""
+        return self._share(self.timeouts)
 
     def figures(self) -> dict[str, float | int | None]:
         """The summary as a flat mapping, for reports, tables and gate verdicts."""

@@ -12,11 +12,12 @@ so SQLite users never need it.
 from __future__ import annotations
 
 import importlib.util
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from llmfiles._errors import ConfigError, RegistryError
 from llmfiles.registry._sql import Clock, Row, SQLRegistry, Tx
@@ -32,21 +33,42 @@ _LOCK_CLASS = 0x11F5
 _LOCK_SCHEMA = "SELECT pg_advisory_xact_lock($1, 0)"
 _LOCK_PROVIDER = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
 
+# For DSNs urlsplit refuses: the password of ``scheme://user:password@`` and of ``?password=``.
+_USERINFO_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*")
+
+
+def _passwords(dsn: str) -> list[str]:
+    """Every password `dsn` carries: libpq and asyncpg take one in the user part and in ``?password=``."""
+    parts = urlsplit(dsn)
+    found = [parts.password] if parts.password else []
+    return found + [value for key, value in parse_qsl(parts.query) if key == "password" and value]
+
 
 def redact_dsn(dsn: str) -> str:
-    """`dsn` without its password, for messages and logs."""
+    """`dsn` without its password(s), for messages and logs; unchanged when it carries none."""
+    try:
+        if not _passwords(dsn):
+            return dsn
+    except ValueError:  # not a URL (say a broken IPv6 host), yet it may still hold a password
+        return _QUERY_PASSWORD.sub(
+            r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", dsn)
+        )  # a split-and-join round trip would rewrite the URL the user typed (sqlite:// -> sqlite:)
     parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    if any(key == "password" for key, _ in parse_qsl(parts.query)):
+        query = [(key, "***" if key == "password" else value) for key, value in parse_qsl(parts.query)]
+        parts = parts._replace(query=urlencode(query, safe="*/"))
+    return urlunsplit(parts)
 
 
 def _scrub(text: str, dsn: str) -> str:
-    """`text` with the DSN's password masked: client-side errors may quote the DSN they failed to use."""
-    password = urlsplit(dsn).password
-    return text.replace(password, "***") if password else text
+    """`text` with the DSN's passwords masked: client-side errors may quote the DSN they failed to use."""
+    for password in _passwords(dsn):
+        text = text.replace(password, "***")
+    return text
 
 
 class _PostgresTx:

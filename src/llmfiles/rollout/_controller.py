@@ -74,6 +74,7 @@ class RolloutState:
     history: tuple[dict[str, Any], ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form `StateStore` writes; `from_dict` reads it back."""
         return {
             "stage": self.stage,
             "status": self.status,
@@ -85,6 +86,7 @@ class RolloutState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, origin: str) -> RolloutState:
+        """Rebuild a saved state; `ConfigError` naming `origin` (the file) when it is not one."""
         try:
             state = cls(
                 stage=str(data["stage"]),
@@ -108,6 +110,7 @@ class StateStore:
         self.path = Path(path)
 
     def load(self) -> RolloutState:
+        """The saved state, or the initial one when nothing was saved yet (a first start)."""
         origin = f"state_file={str(self.path)!r}"
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -120,6 +123,7 @@ class StateStore:
         return RolloutState.from_dict(data, origin=origin)
 
     def save(self, state: RolloutState) -> None:
+        """Replace the file atomically, so a crash mid-write never leaves a state the next start rejects."""
         atomic_write_text(self.path, json.dumps(state.to_dict(), indent=2) + "\n")
 
 

@@ -60,14 +60,20 @@ R_co = TypeVar("R_co", bound=Uploaded, covariant=True)
 
 
 class AsyncArm(Protocol[R_co]):
+    """The candidate arm's shape, `AsyncFilesClient.upload`: one path in, an awaitable result out."""
+
     def __call__(self, path: Path, /, *, purpose: str) -> Awaitable[R_co]: ...
 
 
 class LegacyArm(Protocol[R_co]):
+    """The control arm's shape, `LegacyFilesClient.upload`: blocking, so it may be run in a thread."""
+
     def __call__(self, path: Path, /, *, purpose: str) -> R_co: ...
 
 
 class Reconcile(Protocol):
+    """`AsyncFilesClient.find_uploaded`: finds a file the failed async attempt may have stored after all."""
+
     def __call__(self, *, filename: str, size: int, created_after: float) -> Awaitable[Any | None]: ...
 
 

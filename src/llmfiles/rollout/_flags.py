@@ -66,6 +66,7 @@ class FlagState:
         return float(self.percent) if self.enabled else 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON/TOML form a flag file holds; `from_mapping` reads it back."""
         return {"enabled": self.enabled, "percent": float(self.percent), "fallback": self.fallback}
 
     @classmethod
@@ -86,14 +87,18 @@ class FlagState:
 class FlagSource(Protocol):
     """Anything that can say which flags are in force right now."""
 
-    def snapshot(self) -> FlagState: ...
+    def snapshot(self) -> FlagState:
+        """The flags in force now; called on every dispatched upload, so it should be cheap."""
+        ...
 
 
 @runtime_checkable
 class WritableFlagSource(FlagSource, Protocol):
     """A flag source the controller can write a rollback or promotion into."""
 
-    def write(self, state: FlagState) -> None: ...
+    def write(self, state: FlagState) -> None:
+        """Make `state` the flags every later `snapshot` returns (this process and any sharing the source)."""
+        ...
 
 
 class EnvFlagSource:
@@ -133,6 +138,7 @@ class FileFlagSource:
             self._refresh(strict=True)
 
     def snapshot(self) -> FlagState:
+        """The file's flags, re-read when it changed; a broken edit keeps the last good state (and logs)."""
         with self._lock:
             self._refresh(strict=False)
             return self._state

@@ -286,7 +286,7 @@ def evaluate(
         hold.append(f"errors {float(errors):.2%} > {stage.max_error_rate:.2%}")
     if cand.p95_s is None:
         hold.append("no latency figure: the async arm has no successful calls in the window")
-    elif baseline is None:
+    elif ratio is None:
         hold.append("no latency baseline: the control arm has no successful calls in the window")
     elif ratio > stage.max_latency_ratio:
         hold.append(f"p95 latency {ratio:.2f}x baseline > {stage.max_latency_ratio}x")

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmfiles._errors import ConfigError
+from llmfiles.transfer import TransferSettings
 
 
 def _names(field: str, old: str) -> AliasChoices:
@@ -81,6 +82,21 @@ class RolloutSettings(BaseSettings):
         `RolloutController`.
         """
         return self.check_interval_s * (self.rollback_threshold + 1)
+
+    def transfer_settings(self) -> TransferSettings:
+        """The async arm's client settings from these flags, so the flags an operator sets take effect.
+
+        `max_retries` becomes the client's retries and `max_concurrency` its limit. `timeout_s` bounds
+        each wait on the provider, the read and the write phase, as the old ``ASYNC_UPLOAD_TIMEOUT`` did
+        for the old client; connect and pool timeouts keep their defaults. Adjust further with
+        `dataclasses.replace`.
+        """
+        return TransferSettings(
+            retries=self.max_retries,
+            read_timeout=self.timeout_s,
+            write_timeout=self.timeout_s,
+            max_concurrency=self.max_concurrency,
+        )
 
 
 def load_settings(**overrides: Any) -> RolloutSettings:

@@ -21,7 +21,6 @@ from llmfiles._errors import (
     ConfigError,
     LLMFilesError,
     NotFoundError,
-    TransportError,
 )
 from llmfiles.providers import ProviderSpec
 from llmfiles.transfer._attempts import with_retries
@@ -30,8 +29,10 @@ from llmfiles.transfer._limit import process_limit
 from llmfiles.transfer._local import check_upload, file_sha256, unreadable
 from llmfiles.transfer._models import FileObject, Progress, UploadResult
 from llmfiles.transfer._multipart import MultipartFileBody
+from llmfiles.transfer._responses import file_object, file_page, json_body
 from llmfiles.transfer._settings import TransferSettings
 from llmfiles.transfer._singleflight import SingleFlight
+from llmfiles.transfer._urls import base_url_for
 
 _GLM_PAGE_SIZE = 100
 """GLM's largest ``limit`` for ``GET /files``."""
@@ -50,21 +51,8 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise TransportError(
-            f"the provider answered status={response.status_code} with a body that is not JSON; "
-            "the answer is malformed, retry the call"
-        ) from exc
-
-
 def _file_object(response: httpx.Response) -> FileObject:
-    data = _json(response)
-    if not isinstance(data, Mapping):
-        raise TransportError("the provider's file object is not a JSON object; retry the call")
-    return FileObject.from_json(data)
+    return file_object(json_body(response))
 
 
 class AsyncFilesClient:
@@ -83,7 +71,7 @@ class AsyncFilesClient:
         transport: an httpx transport, for tests (``httpx.MockTransport``, respx).
 
     Raises:
-        ConfigError: `api_key` is empty.
+        ConfigError: `api_key` is empty, or `base_url` is not an http(s) URL.
     """
 
     def __init__(
@@ -99,7 +87,7 @@ class AsyncFilesClient:
             raise ConfigError(f"api_key is empty; set {provider.api_key_env} or pass api_key=")
         self.provider = provider
         self.settings = settings or TransferSettings()
-        self.base_url = (base_url or provider.default_base_url).rstrip("/")
+        self.base_url = base_url_for(provider, base_url)
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
             headers={"Authorization": f"Bearer {api_key}"},
@@ -142,7 +130,7 @@ class AsyncFilesClient:
             self.settings,
             action=action,
             attempt=lambda: self._send(request),
-            parse=_json,
+            parse=json_body,
         )
         return result
 
@@ -258,10 +246,8 @@ class AsyncFilesClient:
             if self.provider.list_is_paginated:
                 params["limit"] = _GLM_PAGE_SIZE
             data = await self._call("GET", "files", action="list files", params=params)
-            page = data.get("data") if isinstance(data, Mapping) else None
-            if not isinstance(page, builtins.list):
-                raise TransportError("the provider's file list has no 'data' array; retry the call")
-            files.extend(FileObject.from_json(item) for item in page)
+            page = file_page(data)
+            files.extend(page)
             if not (self.provider.list_is_paginated and data.get("has_more") is True and page):
                 return files
             params["after"] = files[-1].id
@@ -275,9 +261,7 @@ class AsyncFilesClient:
         _check_file_id(file_id)
         if self.provider.has_retrieve:
             data = await self._call("GET", f"files/{quote(file_id, safe='')}", action=f"retrieve {file_id}")
-            if not isinstance(data, Mapping):
-                raise TransportError("the provider's file object is not a JSON object; retry the call")
-            return FileObject.from_json(data)
+            return file_object(data)
         for file in await self.list():
             if file.id == file_id:
                 return file

@@ -9,8 +9,9 @@ import structlog
 from typer.testing import CliRunner
 
 from llmfiles.cli import app
-from llmfiles.observe import Arm, Event, EventLog
+from llmfiles.observe import Arm, EventLog
 from llmfiles.rollout import FileFlagSource, StateStore
+from tests.llmfiles._events import make_event
 
 runner = CliRunner()
 
@@ -35,17 +36,13 @@ def write_events(path: Path, *, ok: int, failed: int = 0, end: float = 1_700_000
             arms: tuple[Arm, Arm] = ("async", "legacy")
             for arm in arms:
                 log.record(
-                    Event(
+                    make_event(
                         ts=end - 100 + i * 0.01,
-                        flag="f",
                         arm=arm,
                         outcome="failure" if arm == "async" and i < failed else "success",
                         duration_s=0.05,
                         bytes=10,
                         error_type="ServerError" if arm == "async" and i < failed else None,
-                        provider="kimi",
-                        stage="1%",
-                        key_hash="k",
                     )
                 )
     return path

@@ -10,23 +10,7 @@ from hypothesis import strategies as st
 
 from llmfiles import ConfigError
 from llmfiles.observe import ARMS, EVENT_FIELDS, OUTCOMES, Event, EventLog, export_csv, hash_key, read_events
-
-
-def make_event(**changes: object) -> Event:
-    fields: dict[str, object] = {
-        "ts": 1_700_000_000.25,
-        "flag": "llmfiles.async_upload",
-        "arm": "async",
-        "outcome": "success",
-        "duration_s": 0.125,
-        "bytes": 1024,
-        "error_type": None,
-        "provider": "kimi",
-        "stage": "1%",
-        "key_hash": hash_key("user-1", salt="llmfiles.async_upload"),
-    }
-    fields.update(changes)
-    return Event(**fields)  # type: ignore[arg-type]
+from tests.llmfiles._events import make_event
 
 
 def test_key_hash_hides_the_key_and_is_stable() -> None:

@@ -10,36 +10,19 @@ from prometheus_client import REGISTRY
 from llmfiles import ConfigError
 from llmfiles.observe import (
     REDACTED,
-    Arm,
-    Event,
     MemorySampler,
-    Outcome,
     RolloutMetrics,
     configure_logging,
     process_rss,
     redact_secrets,
 )
-
-
-def event(arm: Arm = "async", outcome: Outcome = "success", size: int = 100, duration: float = 0.2) -> Event:
-    return Event(
-        ts=1.0,
-        flag="f",
-        arm=arm,
-        outcome=outcome,
-        duration_s=duration,
-        bytes=size,
-        error_type=None,
-        provider="glm",
-        stage="10%",
-        key_hash="k",
-    )
+from tests.llmfiles._events import make_event
 
 
 def test_each_instance_has_its_own_registry() -> None:
     first, second = RolloutMetrics(), RolloutMetrics()
-    first.record(event())
-    labels = {"arm": "async", "provider": "glm", "outcome": "success"}
+    first.record(make_event())
+    labels = {"arm": "async", "provider": "kimi", "outcome": "success"}
     assert first.registry.get_sample_value("llmfiles_uploads_total", labels) == 1
     assert second.registry.get_sample_value("llmfiles_uploads_total", labels) is None
     assert REGISTRY.get_sample_value("llmfiles_uploads_total", labels) is None
@@ -47,15 +30,15 @@ def test_each_instance_has_its_own_registry() -> None:
 
 def test_counters_and_histograms_by_arm_provider_outcome() -> None:
     metrics = RolloutMetrics()
-    metrics.record(event(size=100, duration=0.2))
-    metrics.record(event(size=50, duration=3.0))
-    metrics.record(event(arm="legacy", outcome="failure", size=0))
+    metrics.record(make_event(bytes=100, duration_s=0.2))
+    metrics.record(make_event(bytes=50, duration_s=3.0))
+    metrics.record(make_event(arm="legacy", outcome="failure", bytes=0))
     get = metrics.registry.get_sample_value
-    labels = {"arm": "async", "provider": "glm", "outcome": "success"}
+    labels = {"arm": "async", "provider": "kimi", "outcome": "success"}
     assert get("llmfiles_upload_bytes_total", labels) == 150
     assert get("llmfiles_upload_duration_seconds_count", labels) == 2
     assert get("llmfiles_upload_duration_seconds_bucket", {**labels, "le": "0.25"}) == 1
-    assert get("llmfiles_uploads_total", {"arm": "legacy", "provider": "glm", "outcome": "failure"}) == 1
+    assert get("llmfiles_uploads_total", {"arm": "legacy", "provider": "kimi", "outcome": "failure"}) == 1
     assert b"llmfiles_uploads_total" in metrics.exposition()
 
 
@@ -84,8 +67,11 @@ def test_memory_baseline_defaults_to_the_first_sample() -> None:
     assert sampler.baseline_bytes == 200
 
 
-def test_real_rss_is_positive_and_bad_baseline_refused() -> None:
-    assert process_rss() > 0
+def test_real_rss_counts_this_process_in_bytes_and_bad_baseline_refused() -> None:
+    before = process_rss()
+    ballast = b"x" * (64 << 20)  # written, so every page is resident
+    assert process_rss() - before >= 48 << 20
+    del ballast
     with pytest.raises(ConfigError, match="baseline_bytes=0"):
         MemorySampler(baseline_bytes=0)
 

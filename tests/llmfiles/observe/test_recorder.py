@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmfiles import ConfigError
-from llmfiles.observe import Arm, Event, Outcome, Recorder, is_timeout, percentile
+from llmfiles.observe import Recorder, is_timeout, percentile
+from tests.llmfiles._events import make_event
 
 
 class FakeClock:
@@ -15,29 +16,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def event(
-    ts: float,
-    *,
-    arm: Arm = "async",
-    outcome: Outcome = "success",
-    duration: float = 0.1,
-    error: str | None = None,
-    size: int = 10,
-) -> Event:
-    return Event(
-        ts=ts,
-        flag="f",
-        arm=arm,
-        outcome=outcome,
-        duration_s=duration,
-        bytes=size,
-        error_type=error,
-        provider="kimi",
-        stage="1%",
-        key_hash="k",
-    )
 
 
 @given(
@@ -77,10 +55,10 @@ def test_rates_and_percentiles_per_arm() -> None:
     recorder = Recorder(window_s=60, clock=clock)
     durations = [0.1 * i for i in range(1, 11)]
     for d in durations:
-        recorder.record(event(990, duration=d))
-    recorder.record(event(990, outcome="failure", error="TransferTimeoutError", size=0))
-    recorder.record(event(990, outcome="fallback", error="ConnectError"))
-    recorder.record(event(990, arm="legacy", duration=0.5))
+        recorder.record(make_event(ts=990, duration_s=d))
+    recorder.record(make_event(ts=990, outcome="failure", error_type="TransferTimeoutError", bytes=0))
+    recorder.record(make_event(ts=990, outcome="fallback", error_type="ConnectError"))
+    recorder.record(make_event(ts=990, arm="legacy", duration_s=0.5))
     summary = recorder.summary("async")
     assert (summary.count, summary.successes, summary.failures, summary.fallbacks) == (12, 10, 1, 1)
     assert summary.success_rate == pytest.approx(10 / 12)
@@ -91,21 +69,21 @@ def test_rates_and_percentiles_per_arm() -> None:
     assert summary.p50_s == pytest.approx(0.5)
     assert summary.p99_s == pytest.approx(1.0)
     assert dict(summary.error_types) == {"TransferTimeoutError": 1, "ConnectError": 1}
-    assert summary.bytes == 11 * 10
+    assert summary.bytes == 11 * 1024  # ten successes and the fallback; the failure stored nothing
     assert recorder.summary("legacy").count == 1
 
 
 def test_sliding_window_forgets_old_calls() -> None:
     clock = FakeClock(1000)
     recorder = Recorder(window_s=60, clock=clock)
-    recorder.record(event(950, duration=1.0))  # finished at 951
-    recorder.record(event(995, duration=1.0))
+    recorder.record(make_event(ts=950, duration_s=1.0))  # finished at 951
+    recorder.record(make_event(ts=995, duration_s=1.0))
     assert recorder.summary("async").count == 2
     clock.now = 1012  # 951 is now more than 60 s ago
     assert recorder.summary("async").count == 1
     assert recorder.summary("async", window_s=10).count == 0
     clock.now = 1060
-    recorder.record(event(1059))
+    recorder.record(make_event(ts=1059))
     assert len(recorder.events()) == 1
 
 
@@ -114,7 +92,7 @@ def test_throughput_divides_by_the_time_covered() -> None:
     recorder = Recorder(window_s=60, clock=clock)
     clock.now = 1010
     for _ in range(20):
-        recorder.record(event(1005, duration=0.0))
+        recorder.record(make_event(ts=1005, duration_s=0.0))
     # The recorder has lived 10 s, not a whole 60 s window.
     assert recorder.summary("async").throughput_per_s == pytest.approx(2.0)
 
@@ -123,8 +101,8 @@ def test_comparison_reports_relative_change() -> None:
     clock = FakeClock()
     recorder = Recorder(clock=clock)
     for _ in range(10):
-        recorder.record(event(999, arm="async", duration=0.06))
-        recorder.record(event(999, arm="legacy", duration=0.10))
+        recorder.record(make_event(ts=999, arm="async", duration_s=0.06))
+        recorder.record(make_event(ts=999, arm="legacy", duration_s=0.10))
     comparison = recorder.compare()
     assert comparison.candidate.arm == "async"
     assert comparison.control.arm == "legacy"
@@ -136,7 +114,7 @@ def test_comparison_reports_relative_change() -> None:
 def test_memory_is_capped() -> None:
     recorder = Recorder(clock=FakeClock(), max_events=5)
     for i in range(10):
-        recorder.record(event(999, size=i))
+        recorder.record(make_event(ts=999, bytes=i))
     assert [e.bytes for e in recorder.events()] == [5, 6, 7, 8, 9]
 
 

@@ -75,6 +75,16 @@ def test_open_registry_picks_the_backend(url: str, kind: type, path: str | None)
         pytest.param("sqlite://host/x.db", "is not a SQLite URL with a path", id="sqlite-host"),
         pytest.param("sqlite:///x.db?mode=ro", "is not a SQLite URL with a path", id="sqlite-query"),
         pytest.param("mysql://u:hunter2@h/db", "url='mysql://u:\\*\\*\\*@h/db'", id="password-redacted"),
+        pytest.param(
+            "postgresql://u:hunter2@[::1/db",
+            "url='postgresql://u:\\*\\*\\*@\\[::1/db' is not a URL",
+            id="unparseable",
+        ),
+        pytest.param(
+            "postgresql://u@[::1/db?password=hunter2",
+            "password=\\*\\*\\*' is not a URL",
+            id="unparseable-query",
+        ),
         pytest.param("sqlite:////no/such/dir/x.db", "directory that does not exist", id="missing-dir"),
     ],
 )
@@ -120,10 +130,19 @@ def test_sqlite_settings_are_validated(tmp_path: Path) -> None:
         SQLiteRegistry(tmp_path / "r.db", busy_timeout_s=0)
 
 
-def test_postgres_repr_hides_the_password() -> None:
-    assert (
-        repr(PostgresRegistry("postgresql://u:hunter2@h/db")) == "PostgresRegistry('postgresql://u:***@h/db')"
-    )
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        pytest.param("postgresql://u:hunter2@h/db", "postgresql://u:***@h/db", id="user-part"),
+        pytest.param(
+            "postgresql://u@h/db?sslmode=require&password=hunter2",
+            "postgresql://u@h/db?sslmode=require&password=***",
+            id="query",
+        ),
+    ],
+)
+def test_postgres_repr_hides_the_password(dsn: str, shown: str) -> None:
+    assert repr(PostgresRegistry(dsn)) == f"PostgresRegistry({shown!r})"
 
 
 async def test_an_unreachable_postgres_is_a_registry_error_without_the_password() -> None:

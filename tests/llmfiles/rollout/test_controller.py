@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from llmfiles import ConfigError
-from llmfiles.observe import Arm, Event, MemorySampler, Recorder, RolloutMetrics
+from llmfiles.observe import Arm, MemorySampler, Recorder, RolloutMetrics
 from llmfiles.rollout import (
     DEFAULT_GATES,
     CheckResult,
@@ -21,6 +21,7 @@ from llmfiles.rollout import (
     RolloutController,
     StateStore,
 )
+from tests.llmfiles._events import make_event
 
 INTERVAL, THRESHOLD = 10.0, 3
 # Soak shrunk to 60 s and min uploads to DESIGN's as-is: a synthetic stream, like a load run.
@@ -67,31 +68,24 @@ class Rig:
             self.clock.now += 1
             for _ in range(per_second):
                 self.recorder.record(
-                    Event(
+                    make_event(
                         ts=self.clock.now - 0.05,
-                        flag="f",
                         arm=arm,
                         outcome="fallback" if fail else "success",
                         duration_s=0.05,
                         bytes=1,
                         error_type="ReadTimeout" if fail else None,
-                        provider="kimi",
                         stage=self.controller.current_stage(),
-                        key_hash="k",
                     )
                 )
                 self.recorder.record(
-                    Event(
+                    make_event(
                         ts=self.clock.now - 0.05,
-                        flag="f",
                         arm="legacy",
                         outcome="success",
                         duration_s=0.05,
                         bytes=1,
-                        error_type=None,
-                        provider="kimi",
                         stage="x",
-                        key_hash="k",
                     )
                 )
 
@@ -229,17 +223,13 @@ def test_review_band_is_timed_by_the_controller(tmp_path: Path) -> None:
         rig.clock.now += 60
         for i in range(100):
             rig.recorder.record(
-                Event(
+                make_event(
                     ts=rig.clock.now,
-                    flag="f",
                     arm="async",
                     outcome="fallback" if i < 4 else "success",
                     duration_s=0.01,
                     bytes=1,
-                    error_type=None,
                     provider="k",
-                    stage="1%",
-                    key_hash="k",
                 )
             )
         verdict = rig.controller.check().verdict

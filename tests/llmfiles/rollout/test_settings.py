@@ -4,6 +4,7 @@ import pytest
 
 from llmfiles import ConfigError
 from llmfiles.rollout import load_settings
+from llmfiles.transfer import TransferSettings
 
 OLD_AND_NEW = [
     "ASYNC_UPLOAD_ENABLED",
@@ -45,6 +46,16 @@ def test_old_names_keep_working(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.fallback is False
     assert settings.max_retries == 5
     assert settings.timeout_s == 12.5
+
+
+def test_the_flags_reach_the_transfer_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNC_UPLOAD_MAX_RETRIES", "1")
+    monkeypatch.setenv("ASYNC_UPLOAD_TIMEOUT", "12.5")
+    monkeypatch.setenv("LLMFILES_MAX_CONCURRENCY", "3")
+    transfer = load_settings().transfer_settings()
+    assert (transfer.retries, transfer.max_concurrency) == (1, 3)
+    assert (transfer.read_timeout, transfer.write_timeout) == (12.5, 12.5)
+    assert transfer.connect_timeout == TransferSettings().connect_timeout
 
 
 def test_new_name_wins_over_the_old_one(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,6 @@
-"""Shared pieces of the transfer tests: a real mock provider on loopback, files, settings that never sleep."""
+"""Shared pieces of the transfer tests: files, settings that never sleep, a download directory."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +47,6 @@ def pattern_file(tmp_path: Path) -> Callable[[str, int], Path]:
         return path
 
     return make
-
-
-@pytest.fixture
-def mock() -> Iterator[Any]:
-    """A calm mock provider in a background thread on a free loopback port, stopped after the test."""
-    mock_provider = pytest.importorskip("mock_provider")
-    with mock_provider.MockProvider("calm", seed=3) as running:
-        yield running
 
 
 @pytest.fixture

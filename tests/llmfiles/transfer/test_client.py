@@ -25,6 +25,7 @@ from llmfiles import (
     TransportError,
     UnsupportedPurposeError,
 )
+from llmfiles.legacy import LegacyFilesClient
 from llmfiles.transfer import AsyncFilesClient, FileObject, TransferSettings, UploadResult
 
 KIMI_URL = "https://kimi.test/v1"
@@ -244,6 +245,27 @@ async def test_the_key_never_appears_in_errors_or_reprs(kimi: AsyncFilesClient, 
 async def test_empty_key_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="MOONSHOT_API_KEY"):
         AsyncFilesClient(KIMI, api_key="")
+
+
+@pytest.mark.parametrize("client", [AsyncFilesClient, LegacyFilesClient], ids=["async", "legacy"])
+@pytest.mark.parametrize(
+    ("base_url", "message"),
+    [
+        pytest.param("::not a url", "base_url='::not a url' is not a URL", id="not-a-url"),
+        pytest.param("ftp://x/v1", "base_url='ftp://x/v1' must be an http", id="ftp"),
+        pytest.param("https:///v1", "must be an http\\(s\\) URL with a host", id="no-host"),
+        pytest.param("https://u:hunter2@kimi.test/v1", "<hidden: it has user info>' carries", id="userinfo"),
+        pytest.param(
+            "https://u:hunter2@h:x/v1", "<hidden: it has user info>' is not a URL", id="bad-userinfo"
+        ),
+    ],
+)
+def test_bad_base_url_is_a_config_error_that_shows_no_secret(
+    client: type[AsyncFilesClient | LegacyFilesClient], base_url: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as refused:
+        client(KIMI, api_key="sk-test", base_url=base_url)
+    assert "hunter2" not in str(refused.value)
 
 
 @respx.mock

@@ -2,14 +2,16 @@
 
 import asyncio
 import hashlib
+import json
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from llmfiles import GLM, KIMI, LLMFilesError, NotFoundError
+from llmfiles.providers import ProviderSpec
 from llmfiles.transfer import AsyncFilesClient, TransferSettings, UploadResult
 
 pytestmark = pytest.mark.integration
@@ -56,26 +58,50 @@ def parts_left(directory: Path) -> list[str]:
     return [name for name in os.listdir(directory) if name.endswith(".part")]
 
 
+def client(provider: ProviderSpec, mock: Any, settings: Callable[..., TransferSettings]) -> AsyncFilesClient:
+    """A client for `provider` pointed at the mock's base URL for it, with the never-sleeping settings."""
+    base_url = mock.kimi_base_url if provider is KIMI else mock.glm_base_url
+    return AsyncFilesClient(provider, api_key="sk-test", base_url=base_url, settings=settings())
+
+
+@pytest.fixture
+async def glm(mock: Any, settings: Callable[..., TransferSettings]) -> AsyncIterator[AsyncFilesClient]:
+    """An open GLM client against the mock, closed after the test."""
+    async with client(GLM, mock, settings) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def kimi(mock: Any, settings: Callable[..., TransferSettings]) -> AsyncIterator[AsyncFilesClient]:
+    """An open Kimi client against the mock, closed after the test."""
+    async with client(KIMI, mock, settings) as opened:
+        yield opened
+
+
+def on(
+    operation: str, effect: dict[str, Any], *, trigger: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The one chaos rule: `effect` on every `operation` request that `trigger` (default: all) picks."""
+    return [{"match": {"operation": operation}, "trigger": trigger or {}, "effect": effect}]
+
+
 @pytest.mark.parametrize("trigger", TRIGGERS)
 @pytest.mark.parametrize("effect", FAULTS)
 async def test_upload_under_fault_succeeds_verified_or_fails_typed(
     mock: Any,
-    settings: Callable[..., TransferSettings],
+    glm: AsyncFilesClient,
     pattern_file: Callable[[str, int], Path],
     effect: dict[str, Any],
     trigger: dict[str, Any],
 ) -> None:
     source = pattern_file("data.jsonl", SIZE)
-    mock.set_rules([{"match": {"operation": "upload"}, "trigger": trigger, "effect": effect}])
-    async with AsyncFilesClient(
-        GLM, api_key="sk-test", base_url=mock.glm_base_url, settings=settings()
-    ) as glm:
-        try:
-            result: UploadResult | LLMFilesError = await glm.upload(source, purpose="batch")
-        except LLMFilesError as exc:
-            result = exc
-        mock.set_rules([])
-        stored = [f for f in await glm.list() if f.filename == "data.jsonl"]
+    mock.set_rules(on("upload", effect, trigger=trigger))
+    try:
+        result: UploadResult | LLMFilesError = await glm.upload(source, purpose="batch")
+    except LLMFilesError as exc:
+        result = exc
+    mock.set_rules([])
+    stored = [f for f in await glm.list() if f.filename == "data.jsonl"]
     assert len(stored) <= 1, f"duplicate files at the provider: {stored}"
     if isinstance(result, UploadResult):
         assert result.sha256 == sha256_of(source)
@@ -89,17 +115,12 @@ async def test_upload_under_fault_succeeds_verified_or_fails_typed(
 
 
 async def test_lost_response_leaves_exactly_one_file(
-    mock: Any, settings: Callable[..., TransferSettings], pattern_file: Callable[[str, int], Path]
+    mock: Any, kimi: AsyncFilesClient, pattern_file: Callable[[str, int], Path]
 ) -> None:
     source = pattern_file("report.pdf", SIZE)
-    mock.set_rules(
-        [{"match": {"operation": "upload"}, "trigger": {"first": 1}, "effect": {"kind": "lost_response"}}]
-    )
-    async with AsyncFilesClient(
-        KIMI, api_key="sk-test", base_url=mock.kimi_base_url, settings=settings()
-    ) as kimi:
-        result = await kimi.upload(source, purpose="file-extract")
-        listing = await kimi.list()
+    mock.set_rules(on("upload", {"kind": "lost_response"}, trigger={"first": 1}))
+    result = await kimi.upload(source, purpose="file-extract")
+    listing = await kimi.list()
     uploads = [e for e in mock.journal() if e["operation"] == "upload"]
     assert result.reconciled
     assert result.attempts == 1
@@ -113,26 +134,21 @@ async def test_lost_response_leaves_exactly_one_file(
 @pytest.mark.parametrize("effect", FAULTS)
 async def test_download_under_fault_is_whole_or_absent(
     mock: Any,
-    settings: Callable[..., TransferSettings],
+    glm: AsyncFilesClient,
     pattern_file: Callable[[str, int], Path],
-    tmp_path: Path,
+    dest: Path,
     effect: dict[str, Any],
     trigger: dict[str, Any],
 ) -> None:
     source = pattern_file("data.jsonl", SIZE)
-    dest = tmp_path / "dest"
-    dest.mkdir()
-    async with AsyncFilesClient(
-        GLM, api_key="sk-test", base_url=mock.glm_base_url, settings=settings()
-    ) as glm:
-        uploaded = await glm.upload(source, purpose="batch")
-        mock.set_rules([{"match": {"operation": "content"}, "trigger": trigger, "effect": effect}])
-        try:
-            path: Path | LLMFilesError = await glm.download(
-                uploaded.file.id, dest, expected_sha256=uploaded.sha256, expected_size=SIZE
-            )
-        except LLMFilesError as exc:
-            path = exc
+    uploaded = await glm.upload(source, purpose="batch")
+    mock.set_rules(on("content", effect, trigger=trigger))
+    try:
+        path: Path | LLMFilesError = await glm.download(
+            uploaded.file.id, dest, expected_sha256=uploaded.sha256, expected_size=SIZE
+        )
+    except LLMFilesError as exc:
+        path = exc
     assert parts_left(dest) == []
     if isinstance(path, Path):
         assert path == dest / "data.jsonl"
@@ -144,26 +160,15 @@ async def test_download_under_fault_is_whole_or_absent(
 
 async def test_broken_download_resumes_with_range(
     mock: Any,
-    settings: Callable[..., TransferSettings],
+    glm: AsyncFilesClient,
     pattern_file: Callable[[str, int], Path],
     dest: Path,
 ) -> None:
     size = 2_000_000
     source = pattern_file("big.jsonl", size)
-    async with AsyncFilesClient(
-        GLM, api_key="sk-test", base_url=mock.glm_base_url, settings=settings()
-    ) as glm:
-        uploaded = await glm.upload(source, purpose="batch")
-        mock.set_rules(
-            [
-                {
-                    "match": {"operation": "content"},
-                    "trigger": {"first": 1},
-                    "effect": {"kind": "partial", "fraction": 0.5},
-                }
-            ]
-        )
-        path = await glm.download(uploaded.file.id, dest)
+    uploaded = await glm.upload(source, purpose="batch")
+    mock.set_rules(on("content", {"kind": "partial", "fraction": 0.5}, trigger={"first": 1}))
+    path = await glm.download(uploaded.file.id, dest)
     assert sha256_of(path) == uploaded.sha256
     fetches = [e for e in mock.journal() if e["operation"] == "content"]
     assert [e["fault"] for e in fetches] == ["partial", None]
@@ -174,21 +179,18 @@ async def test_broken_download_resumes_with_range(
 
 async def test_single_flight_one_fetch_for_many_callers(
     mock: Any,
-    settings: Callable[..., TransferSettings],
+    glm: AsyncFilesClient,
     pattern_file: Callable[[str, int], Path],
     dest: Path,
 ) -> None:
     source = pattern_file("shared.jsonl", SIZE)
     other = pattern_file("other.jsonl", SIZE // 2)
-    async with AsyncFilesClient(
-        GLM, api_key="sk-test", base_url=mock.glm_base_url, settings=settings()
-    ) as glm:
-        first, second = await glm.upload(source, purpose="batch"), await glm.upload(other, purpose="batch")
-        mock.set_rules([{"match": {"operation": "content"}, "effect": {"kind": "latency", "seconds": 0.2}}])
-        paths = await asyncio.gather(
-            *(glm.download(first.file.id, dest) for _ in range(10)),
-            glm.download(second.file.id, dest),
-        )
+    first, second = await glm.upload(source, purpose="batch"), await glm.upload(other, purpose="batch")
+    mock.set_rules(on("content", {"kind": "latency", "seconds": 0.2}))
+    paths = await asyncio.gather(
+        *(glm.download(first.file.id, dest) for _ in range(10)),
+        glm.download(second.file.id, dest),
+    )
     fetches = [e["file_id"] for e in mock.journal() if e["operation"] == "content"]
     assert sorted(fetches) == sorted([first.file.id, second.file.id])
     assert set(paths[:10]) == {dest / "shared.jsonl"}
@@ -196,16 +198,11 @@ async def test_single_flight_one_fetch_for_many_callers(
     assert sorted(os.listdir(dest)) == ["other.jsonl", "shared.jsonl"]
 
 
-async def test_single_flight_shares_the_error(
-    mock: Any, settings: Callable[..., TransferSettings], dest: Path
-) -> None:
-    mock.set_rules([{"match": {"operation": "content"}, "effect": {"kind": "latency", "seconds": 0.1}}])
-    async with AsyncFilesClient(
-        GLM, api_key="sk-test", base_url=mock.glm_base_url, settings=settings()
-    ) as glm:
-        outcomes = await asyncio.gather(
-            *(glm.download("file-missing", dest) for _ in range(5)), return_exceptions=True
-        )
+async def test_single_flight_shares_the_error(mock: Any, glm: AsyncFilesClient, dest: Path) -> None:
+    mock.set_rules(on("content", {"kind": "latency", "seconds": 0.1}))
+    outcomes = await asyncio.gather(
+        *(glm.download("file-missing", dest) for _ in range(5)), return_exceptions=True
+    )
     assert all(isinstance(o, NotFoundError) for o in outcomes)
     assert len({id(o) for o in outcomes}) == 1
     assert len([e for e in mock.journal() if e["operation"] == "content"]) == 1
@@ -213,23 +210,18 @@ async def test_single_flight_shares_the_error(
 
 async def test_cancelled_caller_does_not_cancel_the_others(
     mock: Any,
-    settings: Callable[..., TransferSettings],
+    glm: AsyncFilesClient,
     pattern_file: Callable[[str, int], Path],
     dest: Path,
 ) -> None:
     source = pattern_file("shared.jsonl", SIZE)
-    async with AsyncFilesClient(
-        GLM, api_key="sk-test", base_url=mock.glm_base_url, settings=settings()
-    ) as glm:
-        uploaded = await glm.upload(source, purpose="batch")
-        mock.set_rules(
-            [{"match": {"operation": "content"}, "effect": {"kind": "slow", "bytes_per_second": 1_000_000}}]
-        )
-        leaving = asyncio.create_task(glm.download(uploaded.file.id, dest))
-        staying = asyncio.create_task(glm.download(uploaded.file.id, dest))
-        await asyncio.sleep(0.1)
-        leaving.cancel()
-        path = await staying
+    uploaded = await glm.upload(source, purpose="batch")
+    mock.set_rules(on("content", {"kind": "slow", "bytes_per_second": 1_000_000}))
+    leaving = asyncio.create_task(glm.download(uploaded.file.id, dest))
+    staying = asyncio.create_task(glm.download(uploaded.file.id, dest))
+    await asyncio.sleep(0.1)
+    leaving.cancel()
+    path = await staying
     assert leaving.cancelled()
     assert sha256_of(path) == uploaded.sha256
     assert len(await settled(mock, "content", 1)) == 1
@@ -237,70 +229,54 @@ async def test_cancelled_caller_does_not_cancel_the_others(
 
 async def test_cancelled_download_leaves_nothing(
     mock: Any,
-    settings: Callable[..., TransferSettings],
+    glm: AsyncFilesClient,
     pattern_file: Callable[[str, int], Path],
     dest: Path,
 ) -> None:
     source = pattern_file("slow.jsonl", SIZE)
-    async with AsyncFilesClient(
-        GLM, api_key="sk-test", base_url=mock.glm_base_url, settings=settings()
-    ) as glm:
-        uploaded = await glm.upload(source, purpose="batch")
-        mock.set_rules(
-            [{"match": {"operation": "content"}, "effect": {"kind": "slow", "bytes_per_second": 500_000}}]
-        )
-        seen: list[int] = []
-        task = asyncio.create_task(
-            glm.download(uploaded.file.id, dest, progress=lambda d, _t: seen.append(d))
-        )
-        while not seen:
-            await asyncio.sleep(0.01)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    uploaded = await glm.upload(source, purpose="batch")
+    mock.set_rules(on("content", {"kind": "slow", "bytes_per_second": 500_000}))
+    seen: list[int] = []
+    task = asyncio.create_task(glm.download(uploaded.file.id, dest, progress=lambda d, _t: seen.append(d)))
+    while not seen:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
     assert seen[-1] < SIZE
     assert os.listdir(dest) == []
 
 
 async def test_collisions_get_a_suffix_and_overwrite_replaces(
-    mock: Any,
-    settings: Callable[..., TransferSettings],
+    glm: AsyncFilesClient,
     pattern_file: Callable[[str, int], Path],
     dest: Path,
 ) -> None:
     source = pattern_file("data.jsonl", 1000)
     (dest / "data.jsonl").write_bytes(b"mine")
-    async with AsyncFilesClient(
-        GLM, api_key="sk-test", base_url=mock.glm_base_url, settings=settings()
-    ) as glm:
-        uploaded = await glm.upload(source, purpose="batch")
-        first = await glm.download(uploaded.file.id, dest)
-        second = await glm.download(uploaded.file.id, dest)
-        replaced = await glm.download(uploaded.file.id, dest, overwrite=True)
-        named = await glm.download(uploaded.file.id, dest, filename="../escape.jsonl")
+    uploaded = await glm.upload(source, purpose="batch")
+    first = await glm.download(uploaded.file.id, dest)
+    second = await glm.download(uploaded.file.id, dest)
+    replaced = await glm.download(uploaded.file.id, dest, overwrite=True)
+    named = await glm.download(uploaded.file.id, dest, filename="../escape.jsonl")
     assert (first.name, second.name, replaced.name) == ("data (1).jsonl", "data (2).jsonl", "data.jsonl")
     assert named == dest / "_escape.jsonl"
     assert sha256_of(replaced) == uploaded.sha256
 
 
 async def test_symlinks_are_never_followed(
-    mock: Any,
-    settings: Callable[..., TransferSettings],
+    glm: AsyncFilesClient,
     pattern_file: Callable[[str, int], Path],
     tmp_path: Path,
+    dest: Path,
 ) -> None:
     source = pattern_file("data.jsonl", 1000)
     outside = tmp_path / "outside.txt"
     outside.write_bytes(b"precious")
-    dest = tmp_path / "dest"
-    dest.mkdir()
     (dest / "data.jsonl").symlink_to(outside)
-    async with AsyncFilesClient(
-        GLM, api_key="sk-test", base_url=mock.glm_base_url, settings=settings()
-    ) as glm:
-        uploaded = await glm.upload(source, purpose="batch")
-        kept = await glm.download(uploaded.file.id, dest)
-        replaced = await glm.download(uploaded.file.id, dest, overwrite=True)
+    uploaded = await glm.upload(source, purpose="batch")
+    kept = await glm.download(uploaded.file.id, dest)
+    replaced = await glm.download(uploaded.file.id, dest, overwrite=True)
     assert kept == dest / "data (1).jsonl"
     assert replaced == dest / "data.jsonl"
     assert not replaced.is_symlink()
@@ -308,59 +284,41 @@ async def test_symlinks_are_never_followed(
 
 
 async def test_integrity_mismatch_keeps_nothing(
-    mock: Any,
-    settings: Callable[..., TransferSettings],
+    glm: AsyncFilesClient,
     pattern_file: Callable[[str, int], Path],
     dest: Path,
 ) -> None:
     source = pattern_file("data.jsonl", 1000)
-    async with AsyncFilesClient(
-        GLM, api_key="sk-test", base_url=mock.glm_base_url, settings=settings()
-    ) as glm:
-        uploaded = await glm.upload(source, purpose="batch")
-        with pytest.raises(LLMFilesError, match="expected_sha256="):
-            await glm.download(uploaded.file.id, dest, expected_sha256="0" * 64)
-        with pytest.raises(LLMFilesError, match="expected_size said 999"):
-            await glm.download(uploaded.file.id, dest, expected_size=999)
+    uploaded = await glm.upload(source, purpose="batch")
+    with pytest.raises(LLMFilesError, match="expected_sha256="):
+        await glm.download(uploaded.file.id, dest, expected_sha256="0" * 64)
+    with pytest.raises(LLMFilesError, match="expected_size said 999"):
+        await glm.download(uploaded.file.id, dest, expected_size=999)
     assert os.listdir(dest) == []
 
 
 async def test_kimi_download_names_from_metadata(
-    mock: Any,
-    settings: Callable[..., TransferSettings],
+    kimi: AsyncFilesClient,
     pattern_file: Callable[[str, int], Path],
     dest: Path,
 ) -> None:
     source = pattern_file("notes.txt", 1000)
-    async with AsyncFilesClient(
-        KIMI, api_key="sk-test", base_url=mock.kimi_base_url, settings=settings()
-    ) as kimi:
-        uploaded = await kimi.upload(source, purpose="file-extract")
-        path = await kimi.download(uploaded.file.id, dest)
-        await kimi.delete(uploaded.file.id)
-        assert await kimi.list() == []
+    uploaded = await kimi.upload(source, purpose="file-extract")
+    path = await kimi.download(uploaded.file.id, dest)
+    await kimi.delete(uploaded.file.id)
+    assert await kimi.list() == []
     assert path == dest / "notes.txt"
-    assert path.stat().st_size > 0
+    # Kimi's /content of a file-extract upload is the extraction (JSON), not the bytes that went up.
+    assert json.loads(path.read_bytes())["filename"] == "notes.txt"
 
 
 async def test_broken_download_without_range_support_starts_over(
-    mock: Any, settings: Callable[..., TransferSettings], pattern_file: Callable[[str, int], Path], dest: Path
+    mock: Any, kimi: AsyncFilesClient, pattern_file: Callable[[str, int], Path], dest: Path
 ) -> None:
     source = pattern_file("notes.txt", 1000)
-    async with AsyncFilesClient(
-        KIMI, api_key="sk-test", base_url=mock.kimi_base_url, settings=settings()
-    ) as kimi:
-        uploaded = await kimi.upload(source, purpose="file-extract")
-        mock.set_rules(
-            [
-                {
-                    "match": {"operation": "content"},
-                    "trigger": {"first": 1},
-                    "effect": {"kind": "partial", "fraction": 0.5},
-                }
-            ]
-        )
-        path = await kimi.download(uploaded.file.id, dest, filename="extracted.json")
+    uploaded = await kimi.upload(source, purpose="file-extract")
+    mock.set_rules(on("content", {"kind": "partial", "fraction": 0.5}, trigger={"first": 1}))
+    path = await kimi.download(uploaded.file.id, dest, filename="extracted.json")
     fetches = [e for e in mock.journal() if e["operation"] == "content"]
     assert [e["status"] for e in fetches] == [200, 200]
     assert path.stat().st_size == fetches[1]["bytes_out"]

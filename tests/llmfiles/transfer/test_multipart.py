@@ -88,19 +88,17 @@ async def test_quotes_and_newlines_in_filename_cannot_break_the_header(tmp_path:
     assert files["file"] == (b"x%22.txt%0D%0AX-Evil: 1", b"1")
 
 
-async def test_file_that_shrank_is_an_integrity_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("declared", "message"),
+    [pytest.param(10, "shrank to 4 bytes", id="shrank"), pytest.param(2, "grew beyond 2 bytes", id="grew")],
+)
+async def test_file_whose_size_changed_is_an_integrity_error(
+    tmp_path: Path, declared: int, message: str
+) -> None:
     path = tmp_path / "a.txt"
     path.write_bytes(b"1234")
-    body = make_body(path, size=10)
-    with pytest.raises(IntegrityError, match="shrank to 4 bytes"):
-        await collect(body)
-
-
-async def test_file_that_grew_is_an_integrity_error(tmp_path: Path) -> None:
-    path = tmp_path / "a.txt"
-    path.write_bytes(b"1234")
-    body = make_body(path, size=2)
-    with pytest.raises(IntegrityError, match="grew beyond 2 bytes"):
+    body = make_body(path, size=declared)
+    with pytest.raises(IntegrityError, match=message):
         await collect(body)
 
 
