@@ -59,6 +59,10 @@ def load(
     max_file_mb: Annotated[
         float | None, typer.Option(help="Cap upload sizes (default: the scenario's).")
     ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(help="The service's upload registry URL, or 'none' (default: SQLite in the run's dir)."),
+    ] = None,
 ) -> None:
     """Mock, reference service and Locust; nothing-lost check; the gate's verdict (exit 0/3/4, 1 if lost)."""
     from harness._load import LoadConfig, run_load
@@ -75,6 +79,7 @@ def load(
             seed=seed,
             legacy_in_thread=legacy_in_thread,
             max_file_bytes=int(max_file_mb * 1024 * 1024) if max_file_mb else None,
+            registry=registry,
         )
     except ConfigError as exc:
         Console(stderr=True).print(f"[red]error:[/] {exc}")

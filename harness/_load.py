@@ -56,6 +56,9 @@ class LoadConfig:
         legacy_in_thread: run the service's legacy arm off the event loop (the default is on it, as the
             old service did).
         max_file_bytes: cap on upload sizes (the scenarios' 20 MB by default); tests lower it.
+        registry: the service's ``--registry`` (a registry URL, or ``none`` to upload every request);
+            None for its default, a SQLite file in the run's temp dir that lives exactly as long as the
+            mock's files do.
     """
 
     scenario: str
@@ -69,6 +72,7 @@ class LoadConfig:
     seed: int = 0
     legacy_in_thread: bool = False
     max_file_bytes: int | None = None
+    registry: str | None = None
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -211,6 +215,8 @@ def run_load(config: LoadConfig, console: Console) -> LoadResult:
         ]  # fmt: skip
         if config.legacy_in_thread:
             service_args.append("--legacy-in-thread")
+        if config.registry is not None:
+            service_args += ["--registry", config.registry]
         with ServerProcess(service_args, log_path=config.out / "service.log") as service:
             console.print(
                 f"mock {mock.url} ({config.profile}) · service {service.url} (stage {config.stage:g}%)"

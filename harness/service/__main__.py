@@ -11,7 +11,16 @@ from pathlib import Path
 import uvicorn
 
 from harness.service._app import create_app
-from harness.service._config import ServiceConfig
+from harness.service._config import (
+    DEFAULT_KEEP_BYTES,
+    DEFAULT_KEEP_FILES,
+    DEFAULT_REGISTRY,
+    NO_REGISTRY,
+    ServiceConfig,
+)
+from llmfiles import ConfigError
+
+_MIB = 1024 * 1024
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,29 +32,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ledger", type=Path, required=True, help="JSONL of uploads answered as done")
     parser.add_argument("--workdir", type=Path, required=True, help="spool directory for request bodies")
     parser.add_argument("--legacy-in-thread", action="store_true", help="run the legacy arm off the loop")
-    parser.add_argument("--delete-after", action="store_true", help="delete provider files once answered")
+    parser.add_argument(
+        "--delete-after", action="store_true", help="give each upload's file back once answered"
+    )
+    parser.add_argument(
+        "--registry",
+        default=DEFAULT_REGISTRY,
+        help=f"upload registry URL (sqlite:///PATH, postgresql://...); {DEFAULT_REGISTRY!r}: SQLite in "
+        f"the workdir; {NO_REGISTRY!r}: no deduplication",
+    )
+    parser.add_argument(
+        "--keep-files", type=int, default=DEFAULT_KEEP_FILES, help="unreferenced files the clean-up keeps"
+    )
+    parser.add_argument(
+        "--keep-mb", type=float, default=DEFAULT_KEEP_BYTES / _MIB, help="their total MiB at most"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
-    config = ServiceConfig(
-        provider_url=args.provider_url,
-        percent=args.percent,
-        stage=args.stage or f"{args.percent:g}%",
-        events_path=args.events,
-        ledger_path=args.ledger,
-        workdir=args.workdir,
-        legacy_in_thread=args.legacy_in_thread,
-        delete_after=args.delete_after,
-    )
+    try:
+        config = ServiceConfig(
+            provider_url=args.provider_url,
+            percent=args.percent,
+            stage=args.stage or f"{args.percent:g}%",
+            events_path=args.events,
+            ledger_path=args.ledger,
+            workdir=args.workdir,
+            legacy_in_thread=args.legacy_in_thread,
+            delete_after=args.delete_after,
+            registry=args.registry,
+            keep_files=args.keep_files,
+            keep_bytes=int(args.keep_mb * _MIB),
+        )
+        app = create_app(config)
+    except ConfigError as exc:
+        parser.error(str(exc))  # exits 2 with the usage line: the same as any other bad option
     # Bind first so the port is known; print the URL as the first line once serving (as the mock does).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     sock.listen(2048)
     host, port = sock.getsockname()[:2]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), log_level="warning", access_log=False, lifespan="on")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
     print(f"http://{host}:{port}", flush=True)
     asyncio.run(server.serve(sockets=[sock]))
     return 0

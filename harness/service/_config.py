@@ -6,8 +6,35 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmfiles import ConfigError
+from llmfiles.providers import KIMI
 
-__all__ = ["ServiceConfig"]
+__all__ = [
+    "DEFAULT_KEEP_BYTES",
+    "DEFAULT_KEEP_FILES",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_FILES",
+    "DEFAULT_REGISTRY",
+    "NO_REGISTRY",
+    "ServiceConfig",
+]
+
+DEFAULT_REGISTRY = "default"
+"""`ServiceConfig.registry` value for a SQLite registry in ``workdir/registry.db``."""
+NO_REGISTRY = "none"
+"""`ServiceConfig.registry` value that turns deduplication off: every request uploads."""
+
+# A tenth of the account below its limits: room for files the registry does not know (an upload whose
+# answer was lost and never reconciled) and for uploads that go ahead when nothing more can be freed.
+DEFAULT_MAX_FILES = KIMI.max_files * 9 // 10
+# None would mean the provider documents no byte limit.
+_ACCOUNT_BYTES = KIMI.max_total_bytes if KIMI.max_total_bytes is not None else 2**63 - 1
+DEFAULT_MAX_BYTES = _ACCOUNT_BYTES * 9 // 10
+# Half the account's file count: the background clean-up keeps well below `max_files`, so uploads rarely
+# have to free room themselves.
+DEFAULT_KEEP_FILES = KIMI.max_files // 2
+# A tenth of the account's bytes: enough to reuse recent uploads, small enough that the mock's data
+# directory (a load run's temp dir) stays near 1 GiB.
+DEFAULT_KEEP_BYTES = _ACCOUNT_BYTES // 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,12 +48,22 @@ class ServiceConfig:
         events_path: the JSONL event log the gates read after a load run.
         ledger_path: one JSON line per upload the service answered as done (file id and SHA-256): what
             the nothing-lost check compares with the provider's journal.
-        workdir: where request bodies are spooled before upload.
+        workdir: where request bodies are spooled before upload (and the default registry lives).
         legacy_in_thread: False runs the legacy arm on the event loop, as the old service did.
-        delete_after: delete each provider file once the caller has its answer, as a service that hands
-            files to a model and cleans up would; keeps long load runs under the account's file count.
+        delete_after: give each upload's reference back once the caller has its answer, as a service that
+            hands files to a model and is done with them would. Without a registry the provider file is
+            deleted at once; with one it stays for reuse until the quota clean-up needs the room. Either
+            way long load runs stay under the account's file count.
         api_key: the provider key; never logged.
         purpose: the provider purpose of every upload.
+        registry: the upload registry that deduplicates uploads: `DEFAULT_REGISTRY` (SQLite in
+            ``workdir/registry.db``), `NO_REGISTRY`, or a URL for `llmfiles.registry.open_registry`
+            (``sqlite:///path``, ``postgresql://...``).
+        keep_files: files (unreferenced ones are evicted first) the background clean-up leaves at the
+            provider after a release; the rest stay for reuse.
+        keep_bytes: their total bytes at most.
+        max_files: files the provider may hold before an upload first deletes unreferenced ones itself.
+        max_bytes: bytes the provider may hold before an upload does the same.
     """
 
     provider_url: str
@@ -39,9 +76,37 @@ class ServiceConfig:
     delete_after: bool = False
     api_key: str = "service-key"
     purpose: str = "file-extract"
+    registry: str = DEFAULT_REGISTRY
+    keep_files: int = DEFAULT_KEEP_FILES
+    keep_bytes: int = DEFAULT_KEEP_BYTES
+    max_files: int = DEFAULT_MAX_FILES
+    max_bytes: int = DEFAULT_MAX_BYTES
 
     def __post_init__(self) -> None:
         if not 0 <= self.percent <= 100:
             raise ConfigError(f"percent={self.percent!r} must be within [0, 100]")
         if not self.provider_url.startswith(("http://", "https://")):
             raise ConfigError(f"provider_url={self.provider_url!r} must be an http(s) URL")
+        # Each limit within [0, the one above it]: keep <= max <= the account's own limit.
+        for name, value, ceiling in (
+            ("max_files", self.max_files, KIMI.max_files),
+            ("keep_files", self.keep_files, self.max_files),
+            ("max_bytes", self.max_bytes, _ACCOUNT_BYTES),
+            ("keep_bytes", self.keep_bytes, self.max_bytes),
+        ):
+            if not 0 <= value <= ceiling:
+                raise ConfigError(f"{name}={value!r} must be within [0, {ceiling}]")
+        if not self.registry:
+            raise ConfigError(
+                f"registry={self.registry!r} is empty; use {DEFAULT_REGISTRY!r}, {NO_REGISTRY!r} or a URL"
+            )
+
+    @property
+    def registry_url(self) -> str | None:
+        """The registry's URL, or None when deduplication is off."""
+        if self.registry == NO_REGISTRY:
+            return None
+        if self.registry == DEFAULT_REGISTRY:
+            # Three slashes then the path: an absolute workdir gives SQLAlchemy's four-slash form.
+            return f"sqlite:///{self.workdir / 'registry.db'}"
+        return self.registry

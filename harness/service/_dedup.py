@@ -1,0 +1,205 @@
+"""The service's side of the upload registry: upload once per content, give references back, clean up.
+
+Every upload the service answers holds one registry reference for its caller, whether it went to the
+provider or reused a file already there; ``DELETE /files/{id}`` (or ``--delete-after``) gives it back, and
+the quota clean-up deletes only files nobody references.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter
+
+from llmfiles import LLMFilesError
+from llmfiles.registry import (
+    ContentKey,
+    ReferenceCountError,
+    UploadRecord,
+    UploadRegistry,
+    Usage,
+    clean_up,
+    ensure_uploaded,
+)
+
+__all__ = ["QuotaGuard", "RegistryMetrics", "clean_pass", "release_file", "upload_once"]
+
+_log = structlog.get_logger(__name__)
+
+
+class RegistryMetrics:
+    """Prometheus counters for deduplication and clean-up, beside the rollout's on ``/metrics``.
+
+    Args:
+        registry: the collector registry ``/metrics`` exposes (`RolloutMetrics.registry`).
+        namespace: metric name prefix.
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, namespace: str = "llmfiles") -> None:
+        self.dedup_hits = Counter(
+            "registry_dedup_hits",
+            "Uploads answered with a file already at the provider, so nothing was uploaded.",
+            ("provider", "purpose"),
+            namespace=namespace,
+            registry=registry,
+        )
+        self.cleaned = Counter(
+            "registry_cleanup_files",
+            "Unreferenced provider files the quota clean-up deleted (or failed to delete).",
+            ("provider", "outcome"),
+            namespace=namespace,
+            registry=registry,
+        )
+
+
+async def upload_once(
+    registry: UploadRegistry,
+    key: ContentKey,
+    *,
+    size: int,
+    upload: Callable[[], Awaitable[str]],
+    metrics: RegistryMetrics,
+) -> tuple[UploadRecord, bool]:
+    """The ready record for `key` (one reference held for the caller) and whether it was deduplicated.
+
+    Of concurrent callers with the same key exactly one runs `upload` (see `ensure_uploaded`); every
+    other caller, and every later one while the file is kept, is a dedup hit.
+    """
+    uploaded = False
+
+    async def first() -> str:
+        nonlocal uploaded
+        file_id = await upload()
+        uploaded = True
+        return file_id
+
+    record = await ensure_uploaded(registry, key, size=size, upload=first)
+    if not uploaded:
+        metrics.dedup_hits.labels(key.provider, key.purpose).inc()
+    return record, not uploaded
+
+
+async def release_file(registry: UploadRegistry, key: ContentKey, file_id: str) -> UploadRecord | None:
+    """Give back one reference to `file_id` stored under `key`; None if there is none to give back.
+
+    A caller may name a file and a digest that do not belong together; the check comes first so that
+    such a request never touches another file's count.
+    """
+    current = await registry.get(key)
+    if current is None or current.file_id != file_id:
+        return None
+    try:
+        record = await registry.release(key)
+    except ReferenceCountError:
+        return None
+    if record.file_id != file_id:
+        # The file was cleaned up and the content uploaded afresh between the check and the release:
+        # that reference belonged to the new file's holder, so take it back.
+        await registry.acquire(key)
+        return None
+    return record
+
+
+async def _clean(
+    registry: UploadRegistry,
+    provider: str,
+    *,
+    delete: Callable[[str], Awaitable[None]],
+    max_files: int,
+    max_bytes: int,
+    metrics: RegistryMetrics,
+) -> None:
+    """One `clean_up` pass, counted and logged; a registry failure is logged and left to the next pass."""
+    try:
+        result = await clean_up(registry, provider, delete=delete, max_files=max_files, max_bytes=max_bytes)
+    except LLMFilesError as exc:
+        _log.warning("registry clean-up failed", provider=provider, error=type(exc).__name__)
+        return
+    metrics.cleaned.labels(provider, "deleted").inc(len(result.deleted))
+    metrics.cleaned.labels(provider, "failed").inc(len(result.failed))
+    for item, failure in result.failed:
+        _log.warning(
+            "provider delete failed; retried after the reservation lapses",
+            file_id=item.file_id,
+            error=type(failure).__name__,
+        )
+
+
+def clean_pass(
+    registry: UploadRegistry,
+    *,
+    provider: str,
+    delete: Callable[[str], Awaitable[None]],
+    max_files: int,
+    max_bytes: int,
+    metrics: RegistryMetrics,
+) -> Callable[[], Awaitable[None]]:
+    """The background pass for `Cleaner`: unreferenced files beyond the limits go, oldest first."""
+    return functools.partial(
+        _clean, registry, provider, delete=delete, max_files=max_files, max_bytes=max_bytes, metrics=metrics
+    )
+
+
+class QuotaGuard:
+    """Keeps the provider within `max_files`/`max_bytes` by deleting unreferenced files before uploads.
+
+    The background clean-up deletes one file at a time behind the uploads' share of the connection
+    limit, so under load it falls behind; an uploader that finds the provider full frees the room itself.
+    One such pass runs at a time, and each waiter looks again after it: passes that ran side by side would
+    each evict what the others already had, emptying the reuse cache.
+
+    Args:
+        registry: the open registry.
+        provider: the provider account, as in `ContentKey.provider`.
+        delete: deletes one provider file by id.
+        max_files: files the provider may hold (files being deleted count: the provider still has them).
+        max_bytes: bytes the provider may hold.
+        metrics: where deleted files are counted.
+    """
+
+    def __init__(
+        self,
+        registry: UploadRegistry,
+        provider: str,
+        *,
+        delete: Callable[[str], Awaitable[None]],
+        max_files: int,
+        max_bytes: int,
+        metrics: RegistryMetrics,
+    ) -> None:
+        self._registry = registry
+        self._provider = provider
+        self._delete = delete
+        self._max_files = max_files
+        self._max_bytes = max_bytes
+        self._metrics = metrics
+        self._lock = asyncio.Lock()
+
+    async def _full(self) -> Usage | None:
+        usage = await self._registry.usage(self._provider)
+        files = usage.files + usage.deleting
+        if files <= self._max_files and usage.bytes + usage.deleting_bytes <= self._max_bytes:
+            return None
+        return usage
+
+    async def make_room(self) -> None:
+        """Call it holding an upload's claim: the claim's pending row is counted, so concurrent uploaders
+        see each other. If nothing unreferenced is left, the upload goes ahead and the provider decides.
+        """
+        if await self._full() is None:
+            return
+        async with self._lock:
+            usage = await self._full()  # the pass this caller waited for may have made the room
+            if usage is None:
+                return
+            await _clean(
+                self._registry,
+                self._provider,
+                delete=self._delete,
+                max_files=max(0, self._max_files - usage.deleting),
+                max_bytes=max(0, self._max_bytes - usage.deleting_bytes),
+                metrics=self._metrics,
+            )
