@@ -6,17 +6,15 @@ measures is the same assembly the load runs exercise.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import Recorder
 from llmfiles.rollout import Dispatcher, EventSink, FlagSource, FlagState
-from llmfiles.transfer import AsyncFilesClient, FileObject, UploadResult
+from llmfiles.transfer import AsyncFilesClient, UploadResult
 
-__all__ = ["StaticFlags", "adopt", "make_dispatcher"]
+__all__ = ["StaticFlags", "make_dispatcher"]
 
 
 class StaticFlags:
@@ -27,17 +25,6 @@ class StaticFlags:
 
     def snapshot(self) -> FlagState:
         return self.state
-
-
-def adopt(file: FileObject, path: Path) -> UploadResult:
-    """The caller's result for a file the async arm stored although its answer was lost.
-
-    The SHA-256 is recomputed from the local file (the async arm's running hash died with the attempt);
-    the dispatcher calls this synchronously, which is fine for the harness's small files.
-    """
-    with path.open("rb") as handle:
-        digest = hashlib.file_digest(handle, "sha256").hexdigest()
-    return UploadResult(file=file, sha256=digest, size=file.bytes, attempts=1, reconciled=True)
 
 
 def make_dispatcher(
@@ -61,7 +48,7 @@ def make_dispatcher(
         provider=client.provider.name,
         stage=stage,
         reconcile=client.find_uploaded,
-        adopt=adopt,
+        adopt=UploadResult.adopted,
         legacy_in_thread=legacy_in_thread,
         **options,
     )

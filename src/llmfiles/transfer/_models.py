@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from llmfiles._errors import TransportError
+from llmfiles.transfer._local import file_sha256
 
 Progress = Callable[[int, int | None], None]
 """A progress callback: ``(bytes done, total bytes or None when unknown)``."""
+
+
+_ADOPT_CHUNK_SIZE = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +80,17 @@ class UploadResult:
     size: int
     attempts: int
     reconciled: bool
+
+    @classmethod
+    def adopted(cls, file: FileObject, path: Path) -> UploadResult:
+        """The result for `file`, found at the provider after the answer to uploading `path` was lost.
+
+        This is the ``adopt`` a rollout `Dispatcher` needs beside ``find_uploaded``. The hash is taken from
+        the local file, since the lost attempt's running hash died with it; that reads the file, so on an
+        event loop call it from a worker thread for anything but small files.
+
+        Raises:
+            ConfigError: `path` cannot be read.
+        """
+        sha256 = file_sha256(path, _ADOPT_CHUNK_SIZE)
+        return cls(file=file, sha256=sha256, size=file.bytes, attempts=1, reconciled=True)

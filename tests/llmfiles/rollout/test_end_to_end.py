@@ -8,10 +8,8 @@ go to the legacy arm, and no call may have left a second provider file behind.
 
 import asyncio
 import contextlib
-import hashlib
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -60,12 +58,6 @@ def rolled_back(controller: RolloutController) -> bool:
     return controller.state.status == "rolled_back"
 
 
-def adopt(found: Any, path: Path) -> Any:
-    """Turn the file `find_uploaded` found into the caller's `UploadResult`."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return transfer.UploadResult(file=found, sha256=digest, size=found.bytes, attempts=1, reconciled=True)
-
-
 async def test_brownout_is_rolled_back_within_the_bound_and_traffic_moves_to_legacy(tmp_path: Path) -> None:
     payload = tmp_path / "doc.txt"
     payload.write_bytes(b"rollout " * 128)
@@ -109,7 +101,7 @@ async def test_brownout_is_rolled_back_within_the_bound_and_traffic_moves_to_leg
                 provider="kimi",
                 stage=controller.current_stage,
                 reconcile=client.find_uploaded,
-                adopt=adopt,
+                adopt=transfer.UploadResult.adopted,
             )
             stop_traffic, stop_controller = asyncio.Event(), asyncio.Event()
 
