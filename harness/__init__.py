@@ -3,11 +3,11 @@
 Run it as ``python -m harness bench [--quick] [--out DIR]`` or ``python -m harness load ...``.
 """
 
-from harness._claims import CLAIMS, TOPICS, Claim, Op, Priority, claim_by_id
 from harness._lost import LostReport, find_lost
-from harness._report import ReportFiles, write_report
-from harness._series import Collected, MemoryPoint, PeerFigure, ThroughputPoint, TimelinePoint
-from harness._verdict import Measurement, Outcome, Verdict, exit_code, judge, judge_all
+from harness.report._claims import CLAIMS, TOPICS, Claim, Op, Priority, claim_by_id
+from harness.report._report import ReportFiles, write_report
+from harness.report._series import Collected, MemoryPoint, PeerFigure, ThroughputPoint, TimelinePoint
+from harness.report._verdict import Measurement, Outcome, Verdict, exit_code, judge, judge_all
 
 __all__ = [
     "CLAIMS",

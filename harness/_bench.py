@@ -22,12 +22,12 @@ from typing import Protocol
 import structlog
 from rich.console import Console
 
-from harness._console import claims_table, progress_display
 from harness._context import MB, BenchConfig, BenchContext, FileFactory
 from harness._procs import MockProcess
-from harness._report import write_report
-from harness._series import Collected
-from harness._verdict import Measurement, Verdict, exit_code, judge_all
+from harness.report._console import claims_table, progress_display
+from harness.report._report import write_report
+from harness.report._series import Collected
+from harness.report._verdict import Measurement, Verdict, exit_code, judge_all
 from llmfiles.observe import configure_logging
 
 __all__ = ["Case", "run_bench", "run_cases"]

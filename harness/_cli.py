@@ -32,8 +32,8 @@ def bench(
 ) -> None:
     """Start the mock provider, measure every claim, write the report; exit 1 if a must-claim fails."""
     from harness._bench import run_bench
-    from harness._cases import CASES
     from harness._context import BenchConfig
+    from harness.cases import CASES
 
     config = BenchConfig.for_mode(quick=quick, out=out, seed=seed)
     raise typer.Exit(run_bench(config, CASES, Console(log_path=False)))
@@ -65,7 +65,7 @@ def load(
     ] = None,
 ) -> None:
     """Mock, reference service and Locust; nothing-lost check; the gate's verdict (exit 0/3/4, 1 if lost)."""
-    from harness._load import LoadConfig, run_load
+    from harness.load._load import LoadConfig, run_load
 
     try:
         config = LoadConfig(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness._series import Collected
+from harness.report._series import Collected
 
 __all__ = ["API_KEY", "MB", "BenchConfig", "BenchContext", "FileFactory"]
 

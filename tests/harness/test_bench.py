@@ -7,9 +7,9 @@ import pytest
 from rich.console import Console
 
 from harness._bench import Case, run_bench
-from harness._cases import CASES
 from harness._context import BenchConfig, BenchContext
-from harness._verdict import Measurement
+from harness.cases import CASES
+from harness.report._verdict import Measurement
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from harness._gate import EXIT_CODES, stage_name, verdict_from_events
+from harness.load._gate import EXIT_CODES, stage_name, verdict_from_events
 from llmfiles import ConfigError
 from llmfiles.observe import Event, EventLog
 

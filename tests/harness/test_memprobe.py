@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from harness._context import MB, BenchConfig, BenchContext, FileFactory
-from harness._memory import probe
 from harness._procs import MockProcess
+from harness.cases._memory import probe
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,7 +1,7 @@
 import asyncio
 import time
 
-from harness._stall import TICK_S, stalls_during
+from harness.cases._stall import TICK_S, stalls_during
 
 
 async def test_a_blocking_call_shows_as_a_stall_and_awaiting_does_not() -> None:

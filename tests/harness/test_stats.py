@@ -1,6 +1,6 @@
 import pytest
 
-from harness._stats import chi_square_p_value
+from harness.cases._stats import chi_square_p_value
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness._load import SCENARIOS, LoadConfig, run_load
+from harness.load._load import SCENARIOS, LoadConfig, run_load
 from llmfiles import ConfigError
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -12,7 +12,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness._series import Collected
+from harness.report._series import Collected
 
 __all__ = ["draw_all"]
 

@@ -13,10 +13,10 @@ import shutil
 import statistics
 from pathlib import Path
 
-from harness._arms import BatchResult, base_url, run_async_batch, run_legacy_batch
 from harness._context import API_KEY, MB, BenchContext
-from harness._series import PeerFigure, ThroughputPoint
-from harness._verdict import Measurement
+from harness.cases._arms import BatchResult, base_url, run_async_batch, run_legacy_batch
+from harness.report._series import PeerFigure, ThroughputPoint
+from harness.report._verdict import Measurement
 from llmfiles.observe import percentile
 from llmfiles.providers import KIMI
 from llmfiles.transfer import AsyncFilesClient

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from harness._arms import run_async_batch
 from harness._context import BenchContext
 from harness._lost import find_lost
-from harness._verdict import Measurement
+from harness.cases._arms import run_async_batch
+from harness.report._verdict import Measurement
 
 __all__ = ["measure_concurrency"]
 

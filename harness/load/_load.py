@@ -28,9 +28,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from harness._gate import EXIT_CODES, stage_name, verdict_from_events
 from harness._lost import LostReport, find_lost
 from harness._procs import MockProcess, ServerProcess
+from harness.load._gate import EXIT_CODES, stage_name, verdict_from_events
 from llmfiles import ConfigError
 
 __all__ = ["SCENARIOS", "LoadConfig", "LoadResult", "run_load"]

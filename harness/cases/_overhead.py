@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from harness._arms import base_url
 from harness._context import API_KEY, MB, BenchContext
-from harness._verdict import Measurement
+from harness.cases._arms import base_url
+from harness.report._verdict import Measurement
 from llmfiles.observe import Event, Recorder, RolloutMetrics, hash_key
 from llmfiles.providers import KIMI
 from llmfiles.transfer import AsyncFilesClient, sanitize_filename

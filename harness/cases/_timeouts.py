@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from harness._arms import BatchResult, run_async_batch, run_legacy_batch
 from harness._context import BenchContext
-from harness._verdict import Measurement
+from harness.cases._arms import BatchResult, run_async_batch, run_legacy_batch
+from harness.report._verdict import Measurement
 
 __all__ = ["CHUNK", "FLAKY_CONCURRENCY", "FLAKY_TIMEOUT_S", "measure_timeouts"]
 

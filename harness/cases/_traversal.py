@@ -12,7 +12,7 @@ import asyncio
 from pathlib import Path
 
 from harness._context import BenchContext
-from harness._verdict import Measurement
+from harness.report._verdict import Measurement
 from llmfiles import UnsafeFilenameError
 from llmfiles.transfer import parse_content_disposition, safe_join, sanitize_filename
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness._plots import draw_all
-from harness._series import Collected
-from harness._verdict import Outcome, Verdict, exit_code
+from harness.report._plots import draw_all
+from harness.report._series import Collected
+from harness.report._verdict import Outcome, Verdict, exit_code
 
 __all__ = ["ReportFiles", "write_report"]
 

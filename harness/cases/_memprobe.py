@@ -1,4 +1,4 @@
-"""One memory measurement in a fresh process: ``python -m harness._memprobe CLIENT OP ...``.
+"""One memory measurement in a fresh process: ``python -m harness.cases._memprobe CLIENT OP ...``.
 
 Why a subprocess per measurement: a peak is a high-water mark, and a process that already moved a 1 GB
 file keeps allocator arenas and caches that would blur the next number. Imports and client construction
@@ -109,7 +109,7 @@ def _clients(args: argparse.Namespace, dest: Path) -> tuple[Upload, Download]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness._memprobe")
+    parser = argparse.ArgumentParser(prog="python -m harness.cases._memprobe")
     parser.add_argument("client")
     parser.add_argument("op", choices=sorted(CLIENTS))
     parser.add_argument("--url", required=True, help="the mock provider's root URL")

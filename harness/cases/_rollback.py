@@ -14,11 +14,11 @@ import asyncio
 import itertools
 from typing import Any
 
-from harness._arms import TIMEOUT_S, base_url
 from harness._context import API_KEY, BenchContext
-from harness._series import TimelinePoint
-from harness._verdict import Measurement
 from harness._wiring import StaticFlags, make_dispatcher
+from harness.cases._arms import TIMEOUT_S, base_url
+from harness.report._series import TimelinePoint
+from harness.report._verdict import Measurement
 from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import Recorder
 from llmfiles.providers import KIMI

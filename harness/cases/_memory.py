@@ -1,6 +1,6 @@
 """Memory cases: peak memory of upload and download, legacy (baseline) against async (variant), per size.
 
-Every figure comes from `harness._memprobe` in its own subprocess. Peers (openai SDK, plain httpx) are
+Every figure comes from `harness.cases._memprobe` in its own subprocess. Peers (openai SDK, plain httpx) are
 measured at the 50 MB size only, the row DESIGN.md's figures table has for them, and only in the full
 run: five more subprocesses would not fit `--quick`'s three minutes.
 """
@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from harness._context import MB, BenchContext
-from harness._series import MemoryPoint, PeerFigure
-from harness._verdict import Measurement
+from harness.report._series import MemoryPoint, PeerFigure
+from harness.report._verdict import Measurement
 
 __all__ = ["PEER_SIZE", "measure_memory", "probe"]
 
@@ -43,7 +43,7 @@ async def probe(
     args = [
         sys.executable,
         "-m",
-        "harness._memprobe",
+        "harness.cases._memprobe",
         client,
         op,
         "--url",

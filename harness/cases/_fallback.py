@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from harness._arms import base_url
 from harness._context import API_KEY, BenchContext
 from harness._lost import find_lost
-from harness._verdict import Measurement
 from harness._wiring import StaticFlags, make_dispatcher
+from harness.cases._arms import base_url
+from harness.report._verdict import Measurement
 from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import Recorder
 from llmfiles.providers import KIMI

@@ -1,20 +1,22 @@
-"""The bench's cases in the order they run: cheap, mock-free cases first so a broken mock still leaves
-the pure verdicts, memory last among the transfers because its 1 GB files dominate the run's time."""
+"""Each claim's measurement, one module a topic.
+
+CASES lists them in the order they run: cheap, mock-free cases first so a broken mock still leaves the
+pure verdicts, memory last among the transfers because its 1 GB files dominate the run's time."""
 
 from __future__ import annotations
 
 from harness._bench import Case
-from harness._concurrency import measure_concurrency
-from harness._fallback import measure_fallback
-from harness._memory import measure_memory
-from harness._overhead import measure_overhead
-from harness._rollback import measure_rollback
-from harness._singleflight import measure_single_flight
-from harness._split import measure_split
-from harness._stall import measure_stall
-from harness._throughput import measure_throughput
-from harness._timeouts import measure_timeouts
-from harness._traversal import measure_traversal
+from harness.cases._concurrency import measure_concurrency
+from harness.cases._fallback import measure_fallback
+from harness.cases._memory import measure_memory
+from harness.cases._overhead import measure_overhead
+from harness.cases._rollback import measure_rollback
+from harness.cases._singleflight import measure_single_flight
+from harness.cases._split import measure_split
+from harness.cases._stall import measure_stall
+from harness.cases._throughput import measure_throughput
+from harness.cases._timeouts import measure_timeouts
+from harness.cases._traversal import measure_traversal
 
 __all__ = ["CASES"]
 

@@ -9,8 +9,8 @@ import asyncio
 import itertools
 
 from harness._context import BenchContext
-from harness._stats import chi_square_p_value
-from harness._verdict import Measurement
+from harness.cases._stats import chi_square_p_value
+from harness.report._verdict import Measurement
 from llmfiles.rollout import bucket, in_rollout
 
 __all__ = ["STAGES", "measure_split", "split_figures"]

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness._verdict import Outcome, Verdict
+from harness.report._verdict import Outcome, Verdict
 
 __all__ = ["CaseProgress", "claims_table", "progress_display"]
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import openai
 
-from harness._arms import base_url
 from harness._context import API_KEY, MB, BenchContext
-from harness._series import PeerFigure
-from harness._verdict import Measurement
+from harness.cases._arms import base_url
+from harness.report._series import PeerFigure
+from harness.report._verdict import Measurement
 from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import percentile
 from llmfiles.providers import KIMI

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness._claims import CLAIMS, Claim, Priority
+from harness.report._claims import CLAIMS, Claim, Priority
 
 __all__ = ["Measurement", "Outcome", "Verdict", "exit_code", "judge", "judge_all"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from harness._arms import base_url
 from harness._context import API_KEY, MB, BenchContext
-from harness._verdict import Measurement
+from harness.cases._arms import base_url
+from harness.report._verdict import Measurement
 from llmfiles.providers import GLM
 from llmfiles.transfer import AsyncFilesClient
 
