@@ -36,7 +36,7 @@ from llmfiles import ConfigError
 __all__ = ["SCENARIOS", "LoadConfig", "LoadResult", "run_load"]
 
 SCENARIOS = ("upload_burst", "mixed", "stage_promotion")
-_LOCUSTFILES = Path(__file__).resolve().parent.parent / "loadtests"
+_LOCUSTFILES = Path(__file__).resolve().parents[2] / "loadtests"
 
 
 @dataclass(frozen=True, slots=True)
