@@ -29,6 +29,13 @@ def bench(
         "bench-out"
     ),
     seed: Annotated[int, typer.Option(help="Seed of the mock's chaos.")] = 0,
+    self_check: Annotated[
+        bool,
+        typer.Option(
+            "--self-check",
+            help="Measure each claim against a broken variant instead; exit 1 unless every one FAILs.",
+        ),
+    ] = False,
 ) -> None:
     """Start the mock provider, measure every claim, write the report; exit 1 if a must-claim fails."""
     from harness._bench import run_bench
@@ -36,6 +43,10 @@ def bench(
     from harness.cases import CASES
 
     config = BenchConfig.for_mode(quick=quick, out=out, seed=seed)
+    if self_check:
+        from harness.selfcheck import run_self_check
+
+        raise typer.Exit(run_self_check(config, Console(log_path=False)))
     raise typer.Exit(run_bench(config, CASES, Console(log_path=False)))
 
 

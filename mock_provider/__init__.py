@@ -7,7 +7,7 @@ points at it unchanged otherwise. Uploads stream to disk (SHA-256 computed as th
 Chaos rules (see `Rule`) match requests by provider, operation and method, fire by probability or count,
 and apply one effect: latency, an error status in the provider's own shape, a TCP reset, a partial body,
 malformed JSON, a slow body, a hang, or a lost response. Shipped profiles: ``calm``, ``realistic``,
-``flaky``, ``brownout``, ``outage``. The same seed and request order give the same faults.
+``flaky``, ``brownout``, ``outage``, ``stalls``. The same seed and request order give the same faults.
 
 Every provider request is journaled (``journal.jsonl`` in the data directory, served by ``/_journal``):
 provider, operation, status, bytes in and out, SHA-256 of the upload, file id, fault, timings.

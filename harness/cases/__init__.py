@@ -15,7 +15,7 @@ from harness.cases._singleflight import measure_single_flight
 from harness.cases._split import measure_split
 from harness.cases._stall import measure_stall
 from harness.cases._throughput import measure_throughput
-from harness.cases._timeouts import measure_timeouts
+from harness.cases._timeouts import measure_stalls, measure_timeouts
 from harness.cases._traversal import measure_traversal
 
 __all__ = ["CASES"]
@@ -29,11 +29,16 @@ CASES: tuple[Case, ...] = (
     Case("stall", ("no-blocking.p99", "no-blocking.max"), measure_stall),
     Case(
         "throughput",
-        ("throughput.ratio", "latency.p50-drop", "latency.p99-drop", "timeouts.rate"),
+        ("throughput.ratio", "latency.p50-drop", "latency.p99-drop"),
         measure_throughput,
     ),
     Case("fallback", ("fallback.rate", "fallback.duplicates"), measure_fallback),
     Case("rollback", ("rollback.detect",), measure_rollback),
+    Case("stalls", ("timeouts.rate",), measure_stalls),
     Case("timeouts", ("timeouts.reduction",), measure_timeouts),
-    Case("memory", ("mem-upload.peak", "mem-upload.reduction", "mem-download.flat"), measure_memory),
+    Case(
+        "memory",
+        ("mem-upload.peak", "mem-upload.bar", "mem-upload.reduction", "mem-download.flat"),
+        measure_memory,
+    ),
 )

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from harness._context import MB, BenchContext
+from harness.cases._seams import REAL, Seams
 from harness.report._series import MemoryPoint, PeerFigure
 from harness.report._verdict import Measurement
 
@@ -85,17 +86,21 @@ def _mb(value: int) -> float:
     return value / MB
 
 
-async def measure_memory(ctx: BenchContext) -> list[Measurement]:
-    """Baseline/variant pairs per size for upload and download, then peers at 50 MB."""
+async def measure_memory(ctx: BenchContext, *, seams: Seams = REAL) -> list[Measurement]:
+    """Baseline/variant pairs per size for upload and download, then peers at 50 MB.
+
+    `seams` names the probe clients that play the async arm (the self-check's broken variants)."""
     sizes = ctx.config.memory_sizes
     peaks: dict[tuple[str, str, int], int] = {}
+    plays = {"legacy": ("legacy", "legacy"), "async": (seams.memory_upload, seams.memory_download)}
     for size in sizes:
         await asyncio.to_thread(ctx.mock.reset)
         path = ctx.files.get(size)
         for arm in ("legacy", "async"):
-            peak, file_id = await probe(ctx, arm, "upload", file=path)
+            uploader, downloader = plays[arm]
+            peak, file_id = await probe(ctx, uploader, "upload", file=path)
             peaks[(arm, "upload", size)] = peak
-            peak, _ = await probe(ctx, arm, "download", file_id=file_id)
+            peak, _ = await probe(ctx, downloader, "download", file_id=file_id)
             peaks[(arm, "download", size)] = peak
         if size == PEER_SIZE and ctx.config.memory_peers:
             await _peers(ctx, path, size, peaks)
@@ -109,6 +114,7 @@ async def measure_memory(ctx: BenchContext) -> list[Measurement]:
     downloads = {f"{s // MB} MB": round(_mb(peaks[("async", "download", s)]), 2) for s in sizes}
     return [
         Measurement("mem-upload.peak", _mb(async_up), {"async_mb": _mb(async_up), "size_mb": at // MB}, note),
+        Measurement("mem-upload.bar", _mb(async_up), {"async_mb": _mb(async_up), "size_mb": at // MB}, note),
         Measurement(
             "mem-upload.reduction",
             (1 - async_up / legacy_up) * 100,

@@ -1,4 +1,4 @@
-"""Throughput, latency and the realistic timeout rate: both arms, each concurrency, one run, `realistic`.
+"""Throughput and latency: both arms, each concurrency, one run, `realistic`.
 
 At each level the two arms run back to back on the same files against the same mock, their order
 alternating between levels so a slow drift of the shared machine does not always hit the same arm.
@@ -65,10 +65,6 @@ async def measure_throughput(ctx: BenchContext) -> list[Measurement]:
     latency = {arm: [s for b in runs for s in b.latencies_s] for arm, runs in batches.items()}
     ctx.data.latency_s.update(latency)
     pct = {arm: {q: percentile(samples, q) for q in (50, 95, 99)} for arm, samples in latency.items()}
-    async_runs = batches["async"]
-    attempted = sum(b.attempted for b in async_runs)
-    timeouts = sum(b.timeouts for b in async_runs)
-    legacy_timeouts = sum(b.timeouts for b in batches["legacy"])
     await _curl_ceiling(ctx)
     level = config.concurrency_levels[-1]
     detail_tp = {
@@ -94,16 +90,6 @@ async def measure_throughput(ctx: BenchContext) -> list[Measurement]:
         ),
         Measurement("latency.p50-drop", _drop(pct["async"][50], pct["legacy"][50]), ms),
         Measurement("latency.p99-drop", _drop(pct["async"][99], pct["legacy"][99]), ms),
-        Measurement(
-            "timeouts.rate",
-            timeouts / attempted * 100 if attempted else float("nan"),
-            {
-                "async_timeouts": timeouts,
-                "async_attempted": attempted,
-                "legacy_timeouts": legacy_timeouts,
-                "legacy_attempted": sum(b.attempted for b in batches["legacy"]),
-            },
-        ),
     ]
 
 

@@ -1,0 +1,133 @@
+"""Deliberately broken parts, one per mistake a claim must catch: the negative controls' material.
+
+Each is the smallest plausible regression of the real part (a subclass, a replacement function), built
+here so the library on disk is never patched. None of them is used outside the self-check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from harness.cases._traversal import EscapeAttemptError
+from llmfiles.observe import Event, Recorder
+from llmfiles.rollout import BUCKETS, RolloutController, RolloutState, bucket, threshold
+from llmfiles.transfer import (
+    AsyncFilesClient,
+    FileObject,
+    TransferSettings,
+    UploadResult,
+    parse_content_disposition,
+)
+
+__all__ = [
+    "ImpatientClient",
+    "NeverRollsBackController",
+    "NoReconcileClient",
+    "NoSingleFlightClient",
+    "SummarisingRecorder",
+    "TrustingNameClient",
+    "UnverifiedHashClient",
+    "code_point_bucket",
+    "python_hash_bucket",
+    "rehashed_in_rollout",
+]
+
+
+def python_hash_bucket(key: str, *, salt: str) -> int:
+    """Bucketing with the builtin `hash()`: salted per process, so a key moves between replicas."""
+    return hash(f"{salt}:{key}") % BUCKETS
+
+
+def code_point_bucket(key: str, *, salt: str) -> int:
+    """Bucketing by the sum of code points: sticky and stable, but keys cluster in a few buckets."""
+    return sum(map(ord, f"{salt}:{key}")) % BUCKETS
+
+
+def rehashed_in_rollout(key: str, percent: float, salt: str) -> bool:
+    """The percentage salted into the hash: every stage draws a new sample instead of growing the last."""
+    return bucket(key, salt=f"{salt}@{percent:g}") < threshold(percent)
+
+
+class NoReconcileClient(AsyncFilesClient):
+    """A client that never finds its own lost upload in the listing, so it sends the file again."""
+
+    async def find_uploaded(self, *, filename: str, size: int, created_after: float) -> FileObject | None:
+        return None
+
+
+class _EveryCallFetches:
+    """Stands in for the client's single-flight table: every caller runs its own transfer."""
+
+    async def run(self, key: object, start: Any) -> Any:
+        return await start()
+
+
+class NoSingleFlightClient(AsyncFilesClient):
+    """A client whose concurrent downloads of one file each fetch it: single-flight off."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._downloads = _EveryCallFetches()  # type: ignore[assignment]
+
+
+class ImpatientClient(AsyncFilesClient):
+    """A client that waits 50 ms for an answer and never retries: many uploads give up under load."""
+
+    def __init__(self, *args: Any, settings: TransferSettings | None = None, **kwargs: Any) -> None:
+        impatient = dataclasses.replace(settings or TransferSettings(), read_timeout=0.05, retries=0)
+        super().__init__(*args, settings=impatient, **kwargs)
+
+
+class UnverifiedHashClient(AsyncFilesClient):
+    """A client that reports a SHA-256 of the file's name, not of the bytes the provider stored."""
+
+    async def upload(
+        self, path: str | os.PathLike[str], *, purpose: str, progress: Any = None
+    ) -> UploadResult:
+        result = await super().upload(path, purpose=purpose, progress=progress)
+        return dataclasses.replace(result, sha256=hashlib.sha256(Path(path).name.encode()).hexdigest())
+
+
+class TrustingNameClient(AsyncFilesClient):
+    """A download whose sanitiser does nothing: the provider's Content-Disposition name is used as is.
+
+    The bench runs as root: instead of writing outside `dest_dir` (``/etc/passwd`` is in the corpus), it
+    raises `EscapeAttemptError` naming the path it would have written, and the traversal case counts that
+    as the escape it is.
+    """
+
+    async def download(
+        self, file_id: str, dest_dir: str | os.PathLike[str], *, filename: str | None = None, **_: Any
+    ) -> Path:
+        directory = Path(await asyncio.to_thread(os.path.realpath, dest_dir))
+        async with self._http.stream("GET", f"files/{file_id}/content") as response:
+            response.raise_for_status()
+            name = filename or parse_content_disposition(response.headers.get("content-disposition", ""))
+            target = directory / (name or file_id)
+            if not target.resolve().is_relative_to(directory) or target.resolve() == directory:
+                raise EscapeAttemptError(target)
+            with target.open("wb") as out:
+                async for chunk in response.aiter_bytes():
+                    out.write(chunk)
+        return target
+
+
+class SummarisingRecorder(Recorder):
+    """A recorder that recomputes the whole window's comparison on every event it records."""
+
+    def record(self, event: Event) -> None:
+        super().record(event)
+        self.compare()
+
+
+class NeverRollsBackController(RolloutController):
+    """A controller whose checks never end in a rollback."""
+
+    def rollback(self, reason: str, *, trigger: str = "manual", verdict: Any = None) -> RolloutState:
+        """Counts the failed checks like the real one, then keeps the stage it is on."""
+        return self.state

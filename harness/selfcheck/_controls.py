@@ -1,0 +1,91 @@
+"""The negative controls: for each claim, a broken variant its measurement must FAIL.
+
+A control is one entry: the claim, what is broken (in words, for the table), the case's measuring
+function and the `Seams` that carry the broken part into it. Controls that share a function and seams
+share one run, so a case that settles several claims is measured once per broken variant. Adding a claim
+means adding its entry here; `tests/harness/test_selfcheck.py` fails while a claim has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.cases._concurrency import measure_concurrency
+from harness.cases._fallback import measure_fallback
+from harness.cases._memory import measure_memory
+from harness.cases._overhead import measure_overhead
+from harness.cases._seams import Seams
+from harness.cases._singleflight import measure_single_flight
+from harness.cases._split import measure_split
+from harness.cases._timeouts import measure_stalls, measure_timeouts
+from harness.cases._traversal import measure_traversal
+from harness.report._verdict import Measurement
+from harness.selfcheck import _broken as broken
+
+__all__ = ["CONTROLS", "Control", "Measure"]
+
+Measure = Callable[..., Awaitable[list[Measurement]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """One negative control.
+
+    Args:
+        claim: the claim id whose verdict must be FAIL.
+        variant: what is broken, as the table shows it.
+        measure: the case's measuring function; it is called as ``measure(ctx, seams=seams)``.
+        seams: the parts to measure, one of them broken.
+        quick: part of ``--self-check --quick`` (CI); False for the slow ones, run by the full self-check.
+    """
+
+    claim: str
+    variant: str
+    measure: Measure
+    seams: Seams
+    quick: bool = True
+
+    @property
+    def run_key(self) -> tuple[Any, Seams]:
+        """Controls with the same key are settled by one run."""
+        return (self.measure, self.seams)
+
+
+_HASH = Seams(bucket="harness.selfcheck._broken:python_hash_bucket")
+_NO_RETRIES = Seams(retries=0)
+_WHOLE_FILE = Seams(memory_upload="legacy", memory_download="openai-content")
+
+# fmt: off
+CONTROLS: tuple[Control, ...] = (
+    Control("split.uniform", "bucket = sum of the key's code points",
+            measure_split, Seams(bucket="harness.selfcheck._broken:code_point_bucket")),
+    Control("split.sticky", "hash() bucketing (salted per process)", measure_split, _HASH),
+    Control("split.monotonic", "the percentage salted into the hash",
+            measure_split, Seams(in_rollout=broken.rehashed_in_rollout)),
+    Control("traversal.escapes", "download sanitiser that does nothing",
+            measure_traversal, Seams(client=broken.TrustingNameClient)),
+    Control("single-flight.fetches", "single-flight off", measure_single_flight,
+            Seams(client=broken.NoSingleFlightClient)),
+    Control("concurrency.success", "50 ms read timeout, no retries", measure_concurrency,
+            Seams(client=broken.ImpatientClient)),
+    Control("concurrency.lost", "reports the SHA-256 of the name, not of the bytes", measure_concurrency,
+            Seams(client=broken.UnverifiedHashClient)),
+    Control("overhead.cpu", "recorder that re-summarises its window on every event", measure_overhead,
+            Seams(recorder=broken.SummarisingRecorder)),
+    Control("fallback.rate", "dispatcher that never falls back to legacy", measure_fallback,
+            Seams(fallback=False)),
+    Control("fallback.duplicates", "client without reconcile", measure_fallback,
+            Seams(client=broken.NoReconcileClient)),
+    Control("fallback.duplicates", "dispatcher without reconcile", measure_fallback,
+            Seams(dispatcher_reconcile=False)),
+    Control("timeouts.rate", "async arm without retries", measure_stalls, _NO_RETRIES),
+    Control("timeouts.reduction", "async arm without retries", measure_timeouts, _NO_RETRIES),
+    Control("mem-upload.peak", "whole-file upload (read + multipart copy)", measure_memory, _WHOLE_FILE),
+    Control("mem-upload.bar", "whole-file upload (read + multipart copy)", measure_memory, _WHOLE_FILE),
+    Control("mem-upload.reduction", "whole-file upload (read + multipart copy)", measure_memory,
+            _WHOLE_FILE),
+    Control("mem-download.flat", "download buffered whole in memory", measure_memory, _WHOLE_FILE),
+)
+# fmt: on
