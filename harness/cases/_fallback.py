@@ -104,7 +104,7 @@ async def _round(
     settings = TransferSettings(read_timeout=_HANG_TIMEOUT_S, retries=retries, backoff_base=0.01)
     recorder = Recorder()
     done: list[tuple[str, str]] = []
-    failures = 0
+    failures = adopted = 0
     async with seams.client(
         KIMI, api_key=API_KEY, base_url=base_url(ctx, "kimi"), settings=settings
     ) as client:
@@ -123,6 +123,7 @@ async def _round(
                 failures += 1
             else:
                 done.append((result.file.id, result.sha256))
+                adopted += result.reconciled
     await asyncio.to_thread(ctx.mock.set_rules, [])
     journal = await settled_journal(ctx)
     requested = [hashlib.sha256(path.read_bytes()).hexdigest() for path in paths[1:]]  # 8 KB each
@@ -134,6 +135,7 @@ async def _round(
             1 for e in events if e.error_type is not None and e.outcome in ("fallback", "success")
         ),
         "failures": failures,
+        "adopted": adopted,
         "extra_files": extra_files(requested, journal),
         "lost": find_lost(done, journal).lost,
     }

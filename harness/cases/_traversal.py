@@ -144,7 +144,7 @@ async def download_escapes(ctx: BenchContext, sandbox: Path, seams: Seams) -> di
                 except EscapeAttemptError:
                     counts["escapes"] += 1
                     continue
-                except LLMFilesError:  # refused (UnsafeFilenameError) or failed: nothing written
+                except (LLMFilesError, OSError, ValueError):  # refused or failed: nothing written
                     counts["refused"] += 1
                     continue
                 resolved = path.resolve()

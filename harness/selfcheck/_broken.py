@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from harness.cases._traversal import EscapeAttemptError
 from llmfiles.observe import Event, Recorder
 from llmfiles.rollout import BUCKETS, RolloutController, RolloutState, bucket, threshold
@@ -25,10 +27,10 @@ from llmfiles.transfer import (
 )
 
 __all__ = [
-    "ImpatientClient",
     "NeverRollsBackController",
     "NoReconcileClient",
     "NoSingleFlightClient",
+    "StarvedPoolClient",
     "SummarisingRecorder",
     "TrustingNameClient",
     "UnverifiedHashClient",
@@ -75,12 +77,21 @@ class NoSingleFlightClient(AsyncFilesClient):
         self._downloads = _EveryCallFetches()  # type: ignore[assignment]
 
 
-class ImpatientClient(AsyncFilesClient):
-    """A client that waits 50 ms for an answer and never retries: many uploads give up under load."""
+class _SmallPoolSettings(TransferSettings):
+    """Settings whose connection pool is smaller than the concurrency limit it is meant to match."""
+
+    def httpx_limits(self) -> httpx.Limits:
+        return httpx.Limits(max_connections=4, max_keepalive_connections=4)
+
+
+class StarvedPoolClient(AsyncFilesClient):
+    """A client with 4 pooled connections under a 128-upload limit, 50 ms to get one, and no retries."""
 
     def __init__(self, *args: Any, settings: TransferSettings | None = None, **kwargs: Any) -> None:
-        impatient = dataclasses.replace(settings or TransferSettings(), read_timeout=0.05, retries=0)
-        super().__init__(*args, settings=impatient, **kwargs)
+        given = settings or TransferSettings()
+        values = {f.name: getattr(given, f.name) for f in dataclasses.fields(given)}
+        starved = _SmallPoolSettings(**{**values, "pool_timeout": 0.05, "retries": 0})
+        super().__init__(*args, settings=starved, **kwargs)
 
 
 class UnverifiedHashClient(AsyncFilesClient):
@@ -109,7 +120,7 @@ class TrustingNameClient(AsyncFilesClient):
             response.raise_for_status()
             name = filename or parse_content_disposition(response.headers.get("content-disposition", ""))
             target = directory / (name or file_id)
-            if not target.resolve().is_relative_to(directory) or target.resolve() == directory:
+            if target.resolve().parent != directory:  # it would have written there, or failed to
                 raise EscapeAttemptError(target)
             with target.open("wb") as out:
                 async for chunk in response.aiter_bytes():
