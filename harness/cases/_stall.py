@@ -16,12 +16,13 @@ import openai
 
 from harness._context import API_KEY, MB, BenchContext
 from harness.cases._arms import base_url
+from harness.cases._seams import REAL, Seams
 from harness.report._series import PeerFigure
 from harness.report._verdict import Measurement
 from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import percentile
 from llmfiles.providers import KIMI
-from llmfiles.transfer import AsyncFilesClient, TransferSettings
+from llmfiles.transfer import TransferSettings
 
 __all__ = ["STALL_FILES", "TICK_S", "measure_stall", "stalls_during"]
 
@@ -55,14 +56,14 @@ async def stalls_during(work: Callable[[], Awaitable[object]], clock: Callable[[
     return lateness
 
 
-async def measure_stall(ctx: BenchContext) -> list[Measurement]:
+async def measure_stall(ctx: BenchContext, *, seams: Seams = REAL) -> list[Measurement]:
 
     paths = [ctx.files.get(_STALL_FILE_SIZE, f"stall-{i}.txt") for i in range(STALL_FILES)]
     kimi = base_url(ctx, "kimi")
     await asyncio.to_thread(ctx.mock.reset)
     await asyncio.to_thread(ctx.mock.set_profile, "calm")
     settings = TransferSettings(max_concurrency=STALL_FILES)
-    async with AsyncFilesClient(KIMI, api_key=API_KEY, base_url=kimi, settings=settings) as client:
+    async with seams.client(KIMI, api_key=API_KEY, base_url=kimi, settings=settings) as client:
         warmup = [ctx.files.get(1024, f"stall-warm-{i}.txt") for i in range(STALL_FILES)]
 
         async def upload_all(batch: list[Path]) -> object:

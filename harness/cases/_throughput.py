@@ -15,6 +15,7 @@ from pathlib import Path
 
 from harness._context import API_KEY, MB, BenchContext
 from harness.cases._arms import BatchResult, base_url, run_async_batch, run_legacy_batch
+from harness.cases._seams import REAL, Seams
 from harness.report._series import PeerFigure, ThroughputPoint
 from harness.report._verdict import Measurement
 from llmfiles.observe import percentile
@@ -38,7 +39,7 @@ def _drop(ours: float | None, theirs: float | None) -> float:
     return (1 - ours / theirs) * 100 if ours is not None and theirs else float("nan")
 
 
-async def measure_throughput(ctx: BenchContext) -> list[Measurement]:
+async def measure_throughput(ctx: BenchContext, *, seams: Seams = REAL) -> list[Measurement]:
     config = ctx.config
     paths = [ctx.files.get(config.throughput_file_size, f"tp-{i}.txt") for i in range(config.files_per_level)]
     batches: dict[str, list[BatchResult]] = {"legacy": [], "async": []}
@@ -50,7 +51,7 @@ async def measure_throughput(ctx: BenchContext) -> list[Measurement]:
             if arm == "legacy":
                 batch = await run_legacy_batch(ctx, paths, concurrency=level)
             else:
-                batch = await run_async_batch(ctx, paths, concurrency=level)
+                batch = await run_async_batch(ctx, paths, concurrency=level, client_class=seams.client)
             batches[arm].append(batch)
             ctx.data.throughput.append(_point(batch))
     await asyncio.to_thread(ctx.mock.set_profile, "calm")

@@ -27,9 +27,11 @@ from llmfiles.transfer import (
 )
 
 __all__ = [
+    "HashOnLoopClient",
     "NeverRollsBackController",
     "NoReconcileClient",
     "NoSingleFlightClient",
+    "SerialClient",
     "StarvedPoolClient",
     "SummarisingRecorder",
     "TrustingNameClient",
@@ -92,6 +94,25 @@ class StarvedPoolClient(AsyncFilesClient):
         values = {f.name: getattr(given, f.name) for f in dataclasses.fields(given)}
         starved = _SmallPoolSettings(**{**values, "pool_timeout": 0.05, "retries": 0})
         super().__init__(*args, settings=starved, **kwargs)
+
+
+class SerialClient(AsyncFilesClient):
+    """A client that sends one upload at a time, whatever concurrency it was given."""
+
+    def __init__(self, *args: Any, settings: TransferSettings | None = None, **kwargs: Any) -> None:
+        serial = dataclasses.replace(settings or TransferSettings(), max_concurrency=1)
+        super().__init__(*args, settings=serial, **kwargs)
+
+
+class HashOnLoopClient(AsyncFilesClient):
+    """A client that hashes the whole file on the event loop before it streams it."""
+
+    async def upload(
+        self, path: str | os.PathLike[str], *, purpose: str, progress: Any = None
+    ) -> UploadResult:
+        with open(path, "rb") as handle:  # noqa: ASYNC230 - blocking the loop is the break
+            hashlib.file_digest(handle, "sha256")
+        return await super().upload(path, purpose=purpose, progress=progress)
 
 
 class UnverifiedHashClient(AsyncFilesClient):

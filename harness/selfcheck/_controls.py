@@ -19,6 +19,8 @@ from harness.cases._overhead import measure_overhead
 from harness.cases._seams import Seams
 from harness.cases._singleflight import measure_single_flight
 from harness.cases._split import measure_split
+from harness.cases._stall import measure_stall
+from harness.cases._throughput import measure_throughput
 from harness.cases._timeouts import measure_stalls, measure_timeouts
 from harness.cases._traversal import measure_traversal
 from harness.report._verdict import Measurement
@@ -55,6 +57,8 @@ class Control:
 
 _HASH = Seams(bucket="harness.selfcheck._broken:python_hash_bucket")
 _NO_RETRIES = Seams(retries=0)
+_SERIAL = Seams(client=broken.SerialClient)
+_HASH_ON_LOOP = Seams(client=broken.HashOnLoopClient)
 _WHOLE_FILE = Seams(memory_upload="legacy", memory_download="openai-content")
 
 # fmt: off
@@ -82,6 +86,16 @@ CONTROLS: tuple[Control, ...] = (
             Seams(dispatcher_reconcile=False)),
     Control("timeouts.rate", "async arm without retries", measure_stalls, _NO_RETRIES),
     Control("timeouts.reduction", "async arm without retries", measure_timeouts, _NO_RETRIES),
+    Control("throughput.ratio", "async arm sends one upload at a time", measure_throughput, _SERIAL,
+            quick=False),
+    Control("latency.p50-drop", "async arm sends one upload at a time", measure_throughput, _SERIAL,
+            quick=False),
+    Control("latency.p99-drop", "async arm sends one upload at a time", measure_throughput, _SERIAL,
+            quick=False),
+    Control("no-blocking.p99", "SHA-256 of the whole file on the event loop", measure_stall, _HASH_ON_LOOP,
+            quick=False),
+    Control("no-blocking.max", "SHA-256 of the whole file on the event loop", measure_stall, _HASH_ON_LOOP,
+            quick=False),
     Control("mem-upload.peak", "whole-file upload (read + multipart copy)", measure_memory, _WHOLE_FILE),
     Control("mem-upload.bar", "whole-file upload (read + multipart copy)", measure_memory, _WHOLE_FILE),
     Control("mem-upload.reduction", "whole-file upload (read + multipart copy)", measure_memory,
