@@ -7,6 +7,7 @@ here so the library on disk is never patched. None of them is used outside the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -17,7 +18,7 @@ import httpx
 
 from harness.cases._traversal import EscapeAttemptError
 from llmfiles.observe import Event, Recorder
-from llmfiles.rollout import BUCKETS, RolloutController, RolloutState, bucket, threshold
+from llmfiles.rollout import BUCKETS, RolloutController, bucket, threshold
 from llmfiles.transfer import (
     AsyncFilesClient,
     FileObject,
@@ -28,7 +29,7 @@ from llmfiles.transfer import (
 
 __all__ = [
     "HashOnLoopClient",
-    "NeverRollsBackController",
+    "LateController",
     "NoReconcileClient",
     "NoSingleFlightClient",
     "SerialClient",
@@ -157,9 +158,12 @@ class SummarisingRecorder(Recorder):
         self.compare()
 
 
-class NeverRollsBackController(RolloutController):
-    """A controller whose checks never end in a rollback."""
+class LateController(RolloutController):
+    """A controller that checks only every 8th interval: it rolls back, but long after its own bound."""
 
-    def rollback(self, reason: str, *, trigger: str = "manual", verdict: Any = None) -> RolloutState:
-        """Counts the failed checks like the real one, then keeps the stage it is on."""
-        return self.state
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=8 * self.interval_s)
+                return
+            self.check()

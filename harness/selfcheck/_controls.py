@@ -16,6 +16,7 @@ from harness.cases._concurrency import measure_concurrency
 from harness.cases._fallback import measure_fallback
 from harness.cases._memory import measure_memory
 from harness.cases._overhead import measure_overhead
+from harness.cases._rollback import measure_rollback
 from harness.cases._seams import Seams
 from harness.cases._singleflight import measure_single_flight
 from harness.cases._split import measure_split
@@ -96,6 +97,8 @@ CONTROLS: tuple[Control, ...] = (
             quick=False),
     Control("no-blocking.max", "SHA-256 of the whole file on the event loop", measure_stall, _HASH_ON_LOOP,
             quick=False),
+    Control("rollback.detect", "controller that checks every 8th interval", measure_rollback,
+            Seams(controller=broken.LateController), quick=False),
     Control("mem-upload.peak", "whole-file upload (read + multipart copy)", measure_memory, _WHOLE_FILE),
     Control("mem-upload.bar", "whole-file upload (read + multipart copy)", measure_memory, _WHOLE_FILE),
     Control("mem-upload.reduction", "whole-file upload (read + multipart copy)", measure_memory,
