@@ -5,10 +5,11 @@ from typing import Any
 
 import pytest
 
+import mock_provider
+
 
 @pytest.fixture
 def mock() -> Iterator[Any]:
     """A calm mock provider in a background thread on a free loopback port, stopped after the test."""
-    mock_provider = pytest.importorskip("mock_provider")
     with mock_provider.MockProvider("calm", seed=3) as running:
         yield running
