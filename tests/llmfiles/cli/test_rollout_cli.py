@@ -1,6 +1,7 @@
 """`llmfiles rollout status | evaluate | promote | rollback` on real state, flag and event files."""
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,12 +26,17 @@ def restore_logging() -> Iterator[None]:
 
 @pytest.fixture
 def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    for name in ("LLMFILES_STAGE", "LLMFILES_SALT", "LLMFILES_ROLLOUT_PERCENT", "LLMFILES_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "flags.json").write_text('{"enabled": false, "percent": 0, "fallback": true}\n')
     monkeypatch.setenv("LLMFILES_STATE_FILE", str(tmp_path / "state.json"))
     monkeypatch.setenv("LLMFILES_FLAG_FILE", str(tmp_path / "flags.json"))
     return {"state": tmp_path / "state.json", "flags": tmp_path / "flags.json", "dir": tmp_path}
 
 
-def write_events(path: Path, *, ok: int, failed: int = 0, end: float = 1_700_000_000.0) -> Path:
+def write_events(path: Path, *, ok: int, failed: int = 0, end: float | None = None) -> Path:
+    """`ok + failed` calls on each arm over the 100 s before `end` (default: a second ago)."""
+    end = time.time() - 1 if end is None else end
     with EventLog(path) as log:
         for i in range(ok + failed):
             arms: tuple[Arm, Arm] = ("async", "legacy")
@@ -49,8 +55,15 @@ def write_events(path: Path, *, ok: int, failed: int = 0, end: float = 1_700_000
 
 
 def run(*args: str) -> tuple[int, str]:
+    """Exit code and stdout+stderr of ``llmfiles rollout ARGS``."""
     result = runner.invoke(app, ["rollout", *args])
     return result.exit_code, result.output
+
+
+def run3(*args: str) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr apart: results must go to stdout, errors to stderr."""
+    result = runner.invoke(app, ["rollout", *args])
+    return result.exit_code, result.stdout, result.stderr
 
 
 def test_status_of_a_fresh_rollout(files: dict[str, Path]) -> None:
@@ -84,7 +97,7 @@ def test_evaluate_prints_the_verdict_and_exits_by_it(
     assert exit_code == code, out
     assert word in out
     assert "Arms side by side" in out
-    exit_code, out = run("evaluate", "--events", str(events), "--stage", "1%", "--soak", "0", "--json")
+    exit_code, out, _ = run3("evaluate", "--events", str(events), "--stage", "1%", "--soak", "0", "--json")
     assert json.loads(out)["decision"] == word
 
 
