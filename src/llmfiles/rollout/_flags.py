@@ -205,6 +205,13 @@ class FileFlagSource:
         except FileNotFoundError:
             self._signature, self._state = None, self._default
             return
+        except OSError as exc:  # a parent that is a file, a directory we may not search
+            if strict:
+                raise ConfigError(
+                    f"flag_file={str(self.path)!r} cannot be read ({exc}); fix the path"
+                ) from exc
+            _log.warning("flag_file_invalid_kept_last_state", path=str(self.path), error=str(exc))
+            return
         signature = (info.st_ino, info.st_size, info.st_mtime_ns)
         if signature == self._signature:
             return

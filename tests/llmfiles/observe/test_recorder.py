@@ -37,15 +37,15 @@ def test_p99_of_hundred_samples_is_the_slowest_but_one() -> None:
     assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
 
 
-class Lagged(TransferTimeoutError):
+class LaggedError(TransferTimeoutError):
     """A timeout whose name does not say so: what a rename does to a name-matching rule."""
 
 
-class Mangled(IntegrityError):
+class MangledError(IntegrityError):
     """A critical error under another name."""
 
 
-class SlowTimeoutLookingThing(Exception):
+class TimeoutLookalikeError(Exception):
     """Says "timeout" in its name, is not one."""
 
 
@@ -55,12 +55,12 @@ class SlowTimeoutLookingThing(Exception):
         (TimeoutError(), ErrorKind.TIMEOUT),
         (TransferTimeoutError("t"), ErrorKind.TIMEOUT),
         (httpx.ReadTimeout("t"), ErrorKind.TIMEOUT),
-        (Lagged("t"), ErrorKind.TIMEOUT),
+        (LaggedError("t"), ErrorKind.TIMEOUT),
         (IntegrityError("i"), ErrorKind.CRITICAL),
         (UnsafeFilenameError("u"), ErrorKind.CRITICAL),
-        (Mangled("m"), ErrorKind.CRITICAL),
+        (MangledError("m"), ErrorKind.CRITICAL),
         (httpx.ConnectError("c"), ErrorKind.OTHER),
-        (SlowTimeoutLookingThing(), ErrorKind.OTHER),
+        (TimeoutLookalikeError(), ErrorKind.OTHER),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
 )
@@ -70,16 +70,18 @@ def test_errors_are_classified_by_type_never_by_name(error: BaseException, kind:
 
 def test_timeouts_are_counted_by_recorded_kind_not_by_name() -> None:
     recorder = Recorder(window_s=60, clock=FakeClock())
-    recorder.record(make_event(ts=990, outcome="failure", error_type="Lagged", error_kind=ErrorKind.TIMEOUT))
+    recorder.record(
+        make_event(ts=990, outcome="failure", error_type="LaggedError", error_kind=ErrorKind.TIMEOUT)
+    )
     recorder.record(
         make_event(ts=990, outcome="failure", error_type="ReadTimeout", error_kind=ErrorKind.OTHER)
     )
     recorder.record(
-        make_event(ts=990, outcome="failure", error_type="Mangled", error_kind=ErrorKind.CRITICAL)
+        make_event(ts=990, outcome="failure", error_type="MangledError", error_kind=ErrorKind.CRITICAL)
     )
     summary = recorder.summary("async")
     assert summary.timeouts == 1
-    assert dict(summary.critical_errors) == {"Mangled": 1}
+    assert dict(summary.critical_errors) == {"MangledError": 1}
 
 
 def test_rates_and_percentiles_per_arm() -> None:

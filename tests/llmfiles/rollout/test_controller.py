@@ -260,7 +260,8 @@ def test_automatic_rollback_writes_the_flag_past_a_corrupt_state(tmp_path: Path)
     for _ in range(THRESHOLD):
         rig.traffic(INTERVAL, fail=True)
         result = rig.controller.check()
-    assert result is not None and result.rolled_back
+    assert result is not None
+    assert result.rolled_back
     assert FileFlagSource(tmp_path / "flags.json").snapshot().percent == 0
     [aside] = tmp_path.glob("state.json.corrupt-*")
     assert aside.read_text() == '{"stage": "1%", "status": "runn'

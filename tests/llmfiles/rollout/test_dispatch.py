@@ -257,27 +257,28 @@ async def test_adopt_hashes_in_a_worker_thread_not_on_the_loop(file: Path) -> No
         arms, Flags(100), sink, reconcile=Reconciler(found=FoundFile("f", 1234)), adopt=adopt_and_note
     )
     await dispatcher.upload(file, purpose="p", key="k")
-    assert threads and threads[0] != threading.get_ident()
+    assert len(threads) == 1
+    assert threads[0] != threading.get_ident()
 
 
-class ChecksumMismatch(IntegrityError):
+class ChecksumMismatchError(IntegrityError):
     """A critical error under a name no list of class names knows: what a rename looks like to a gate."""
 
 
-class EscapedName(UnsafeFilenameError):
+class EscapedNameError(UnsafeFilenameError):
     """Another one."""
 
 
-class ProviderStalled(TransferTimeoutError):
+class ProviderStalledError(TransferTimeoutError):
     """A timeout whose name does not say "timeout"."""
 
 
 @pytest.mark.parametrize(
     ("error", "kind"),
     [
-        (ChecksumMismatch("sha256 differs"), ErrorKind.CRITICAL),
-        (EscapedName("../x"), ErrorKind.CRITICAL),
-        (ProviderStalled("read"), ErrorKind.TIMEOUT),
+        (ChecksumMismatchError("sha256 differs"), ErrorKind.CRITICAL),
+        (EscapedNameError("../x"), ErrorKind.CRITICAL),
+        (ProviderStalledError("read"), ErrorKind.TIMEOUT),
         (httpx.ReadTimeout("read"), ErrorKind.TIMEOUT),
         (ProviderError("500", provider="kimi", status=500), ErrorKind.OTHER),
     ],
@@ -299,25 +300,25 @@ async def test_a_renamed_critical_error_still_rolls_back(file: Path) -> None:
     recorder = Recorder(window_s=60)
     dispatcher = Dispatcher(
         Flags(100, fallback=False),
-        async_arm=Arms(async_error=ChecksumMismatch("sha256 differs")).upload_async,
+        async_arm=Arms(async_error=ChecksumMismatchError("sha256 differs")).upload_async,
         legacy_arm=Arms().upload_legacy,
         recorder=recorder,
         salt=SALT,
     )
-    with pytest.raises(ChecksumMismatch):
+    with pytest.raises(ChecksumMismatchError):
         await dispatcher.upload(file, purpose="p", key="k")
     summary = recorder.summary("async")
-    assert dict(summary.critical_errors) == {"ChecksumMismatch": 1}
+    assert dict(summary.critical_errors) == {"ChecksumMismatchError": 1}
     verdict = evaluate(DEFAULT_GATES.stage("1%"), recorder.compare(), rules=DEFAULT_GATES.rules)
     assert verdict.decision is Decision.ROLLBACK
-    assert "ChecksumMismatch" in verdict.reasons[0]
+    assert "ChecksumMismatchError" in verdict.reasons[0]
 
 
 async def test_a_renamed_timeout_is_still_counted_as_one(file: Path) -> None:
     recorder = Recorder(window_s=60)
     dispatcher = Dispatcher(
         Flags(100),
-        async_arm=Arms(async_error=ProviderStalled("read")).upload_async,
+        async_arm=Arms(async_error=ProviderStalledError("read")).upload_async,
         legacy_arm=Arms().upload_legacy,
         recorder=recorder,
         salt=SALT,
