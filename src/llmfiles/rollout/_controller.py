@@ -410,6 +410,8 @@ class RolloutController:
             moved = self.store.set_aside()
         except (OSError, LLMFilesError) as exc:
             return f"the unreadable state could not be set aside: {exc}"
+        if moved is None:
+            return "nothing to set aside; a fresh state records this rollback"
         return f"the unreadable state was set aside as {moved}; a fresh state records this rollback"
 
     def promote(self, *, force: bool = False) -> PromotionResult:

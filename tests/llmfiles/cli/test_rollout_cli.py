@@ -420,3 +420,16 @@ def test_bad_rollout_variables_are_rejected_by_name(
         assert quoted in err
         assert out == ""
     assert not files["state"].exists()
+
+
+def test_rollback_whose_state_cannot_be_saved_still_moves_traffic(files: dict[str, Path]) -> None:
+    files["flags"].write_text(FIFTY)
+    blocker = files["dir"] / "not-a-directory"
+    blocker.write_text("x")
+    files["state"] = blocker / "state.json"
+    code, out, err = rollback(files)
+    assert code == 5
+    assert FileFlagSource(files["flags"]).snapshot().percent == 0.0
+    assert "rolled back" in out
+    assert "could not record the rollback" in flat(err)
+    no_traceback(out, err)
