@@ -46,10 +46,12 @@ from llmfiles.rollout import (
 )
 from llmfiles.rollout import evaluate as evaluate_gates
 
-EXIT_CODES = """Exit codes: 0 done (PROMOTE, promoted, rolled back); 2 usage or configuration error;
-3 HOLD or promotion refused; 4 ROLLBACK; 5 rolled back (traffic is on the legacy arm) but something
-needed repair or could not be recorded, see stderr; 6 rollback could NOT write the flag: other
-processes still route to the async arm."""
+EXIT_CODES = (
+    "Exit codes: 0 done (PROMOTE, promoted, rolled back); 2 usage or configuration error; 3 HOLD or "
+    "promotion refused; 4 ROLLBACK; 5 rolled back (traffic is on the legacy arm) but something needed "
+    "repair or could not be recorded, see stderr; 6 rollback could NOT write the flag: other processes "
+    "still route to the async arm."
+)
 
 _EXIT = {Decision.PROMOTE: 0, Decision.HOLD: 3, Decision.ROLLBACK: 4}
 _USAGE, _REFUSED, _ROLLED_BACK_WITH_PROBLEMS, _FLAG_NOT_WRITTEN = 2, 3, 5, 6

@@ -215,7 +215,7 @@ class RollbackReport:
 
     Args:
         state: the state after the rollback (recorded in the store unless `problems` says otherwise).
-        from_stage: the stage rolled back from (``"off"`` when the previous state could not be read).
+        from_stage: the stage rolled back from; ``"unknown"`` when no state could ever be read.
         flag_written: the shared flag source now says percentage 0, so every process follows. False
             means only this process is pinned: the source cannot be written (the environment), or the
             write failed (then `problems` says why); other processes keep routing to the async arm.
@@ -286,6 +286,7 @@ class RolloutController:
         self._memory = memory
         self._metrics = metrics
         self._state = RolloutState()
+        self._state_read = False
         self._failed = 0
         self._reload(strict=strict_state)
         if strict_state and self._state.stage != OFF:
@@ -361,7 +362,8 @@ class RolloutController:
             problems.append(state_problem)
             problems.append(self._set_aside_state())
         now = self._clock()
-        previous = self._state.stage
+        # Never read a state: where the rollout stood is unknown, not "off".
+        previous = self._state.stage if self._state_read or self.store is None else "unknown"
         try:
             self._set_state(
                 replace(self._state, stage=OFF, status="rolled_back", stage_started_at=now, reason=reason),
@@ -529,6 +531,7 @@ class RolloutController:
                 raise
             _log.error("rollout_state_unreadable_kept_last", error=str(exc))
             return f"the state could not be read: {exc}"
+        self._state_read = True
         if stored != self._state:
             self._state = stored
             self._failed = 0

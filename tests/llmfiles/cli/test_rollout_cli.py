@@ -198,7 +198,7 @@ def test_rollback_moves_traffic_past_a_broken_state(files: dict[str, Path], stat
     code, out, err = rollback(files)
     assert code == 5, err  # rolled back, with a problem to look at
     assert FileFlagSource(files["flags"]).snapshot().percent == 0.0  # the flag went first
-    assert "rolled back" in out
+    assert "rolled back unknown -> off: incident" in out
     assert "set aside" in err
     [aside] = files["dir"].glob("state.json.corrupt-*")
     assert aside.read_text() == state  # the evidence is kept
@@ -261,7 +261,7 @@ def test_rollback_is_not_stopped_by_bad_settings(
 
 def test_rollback_exit_codes_are_in_the_help() -> None:
     result = runner.invoke(app, ["rollout", "rollback", "--help"])
-    text = " ".join(result.output.split())
+    text = flat(result.output)
     assert "5 rolled back (traffic is on the legacy arm) but something needed repair" in text
     assert "6 rollback could NOT write the flag" in text
 
