@@ -103,12 +103,12 @@ def test_evaluate_prints_the_verdict_and_exits_by_it(
 
 
 def test_promote_shows_the_evidence_and_refuses_on_hold(files: dict[str, Path]) -> None:
-    assert run("promote")[0] == 0
+    stage_running(files, "1%", hours=1)
     events = write_events(files["dir"] / "events.jsonl", ok=50)
     code, out = run("promote", "--events", str(events), "--soak", "0")
     assert code == 3
     assert "refused 1% -> 10%" in out
-    assert "too few uploads" in out
+    assert "too few uploads: 50 < 100" in out
     code, out = run("promote", "--events", str(events), "--soak", "0", "--force")
     assert code == 0
     assert "promoted 1% -> 10%" in out
