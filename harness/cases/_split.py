@@ -3,7 +3,7 @@
 Uniformity and monotonicity are computed here over `llmfiles.rollout.bucket`/`in_rollout`. Stickiness is
 a promise across processes (a user must land in the same bucket on every replica and after a restart),
 so it is checked where it can break: two fresh interpreters with different ``PYTHONHASHSEED``s compute
-the buckets of the same keys (`harness.cases._buckets`), and every key whose bucket differs is a change.
+the buckets of the same keys , and every key whose bucket differs is a change.
 Computed twice in one process, `hash()` bucketing would look perfectly sticky.
 """
 
@@ -61,18 +61,29 @@ def _sample(keys: int) -> list[str]:
     return [f"user-{i}" for i in range(max(1, keys // 10))]
 
 
+#: What each fresh interpreter runs: import the bucketing function by name, bucket the keys on stdin.
+#: Inline rather than ``-m harness.cases...``, which would import every case first.
+_CHILD = (
+    "import importlib, json, sys\n"
+    "module, _, name = sys.argv[1].partition(':')\n"
+    "bucket = getattr(importlib.import_module(module), name)\n"
+    "print(json.dumps([bucket(key, salt=sys.argv[2]) for key in sys.stdin.read().splitlines()]))\n"
+)
+
+
 async def buckets_in_fresh_interpreter(
     keys: Sequence[str], *, salt: str, bucket: str, hash_seed: str
 ) -> list[int]:
-    """The buckets of `keys`, computed by ``python -m harness.cases._buckets`` with `hash_seed`.
+    """The buckets of `keys`, computed by a fresh interpreter with ``PYTHONHASHSEED=hash_seed``.
 
     The child inherits this process's environment and import path, so it imports the same llmfiles.
     """
+    resolve(bucket)  # a bad name fails here, with the name, not as a child's traceback
     env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "harness.cases._buckets",
+        "-c",
+        _CHILD,
         bucket,
         salt,
         stdin=asyncio.subprocess.PIPE,
@@ -94,10 +105,12 @@ async def measure_split(ctx: BenchContext, *, seams: Seams = REAL) -> list[Measu
         split_figures, keys, bucket=seams.bucket, in_rollout=seams.in_rollout
     )
     sample = _sample(keys)
-    first, second = [
-        await buckets_in_fresh_interpreter(sample, salt=_SALT, bucket=seams.bucket, hash_seed=seed)
-        for seed in HASH_SEEDS
-    ]
+    first, second = await asyncio.gather(
+        *(
+            buckets_in_fresh_interpreter(sample, salt=_SALT, bucket=seams.bucket, hash_seed=seed)
+            for seed in HASH_SEEDS
+        )
+    )
     changes = sum(a != b for a, b in zip(first, second, strict=True))
     detail = {"keys": keys, "bins": _BINS, "chi_square": round(statistic, 2), "dof": _BINS - 1}
     return [

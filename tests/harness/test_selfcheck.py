@@ -9,7 +9,6 @@ from typer.testing import CliRunner
 
 from harness._cli import app
 from harness._context import BenchConfig
-from harness.cases._buckets import main as buckets_main
 from harness.cases._seams import REAL, resolve
 from harness.cases._split import buckets_in_fresh_interpreter
 from harness.cases._traversal import measure_traversal
@@ -55,9 +54,9 @@ async def test_hash_bucketing_differs_between_fresh_interpreters_and_murmur3_doe
     assert sum(a != b for a, b in zip(*broken, strict=True)) > 190
 
 
-def test_the_bucket_child_refuses_a_bad_command_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert buckets_main(["only-one"]) == 2
-    assert "usage" in capsys.readouterr().err
+async def test_a_bad_bucket_name_is_refused_before_a_child_starts() -> None:
+    with pytest.raises(ModuleNotFoundError, match="no_such_module"):
+        await buckets_in_fresh_interpreter(["k"], salt="s", bucket="no_such_module:f", hash_seed="1")
 
 
 @pytest.mark.integration
