@@ -3,7 +3,7 @@
 Uniformity and monotonicity are computed here over `llmfiles.rollout.bucket`/`in_rollout`. Stickiness is
 a promise across processes (a user must land in the same bucket on every replica and after a restart),
 so it is checked where it can break: two fresh interpreters with different ``PYTHONHASHSEED``s compute
-the buckets of the same keys , and every key whose bucket differs is a change.
+the buckets of the same keys, and every key whose bucket differs is a change.
 Computed twice in one process, `hash()` bucketing would look perfectly sticky.
 """
 
