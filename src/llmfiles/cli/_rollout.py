@@ -34,6 +34,7 @@ from llmfiles.rollout import (
     GateContext,
     GateTable,
     GateVerdict,
+    LatencySamples,
     OverridableFlagSource,
     RolloutController,
     StateStore,
@@ -215,7 +216,10 @@ def evaluate(
     replayed = controller.recorder.events()
     span = max((e.finished_at for e in replayed), default=0.0) - min((e.ts for e in replayed), default=0.0)
     context = GateContext(soak_s=max(span, 0.0), baseline_p95_s=controller.state.baseline_p95_s)
-    verdict = evaluate_gates(gate, window, rules=table.rules, context=context)
+    latencies = LatencySamples.from_events(replayed)
+    verdict = evaluate_gates(
+        gate, window, latencies=latencies, rules=table.rules, context=context, gate_set=table.name
+    )
     if as_json:
         typer.echo(json.dumps(verdict.to_dict(), indent=2))
     else:

@@ -123,13 +123,11 @@ def _check_confidence(confidence: float) -> float:
 def _per_arm_more(n_control: int, n_candidate: int, factor: float) -> int | None:
     """Samples to add to each arm so the interval's variance term shrinks by `factor`.
 
-    Both the Hodges-Lehmann and the proportions intervals narrow as ``sqrt(1/n1 + 1/n2)``; solve
+    The Hodges-Lehmann interval narrows as ``sqrt(1/n1 + 1/n2)``; solve
     ``1/(n1+m) + 1/(n2+m) = (1/n1 + 1/n2) / factor`` for m.
     """
-    if not math.isfinite(factor) or factor <= 1 or n_candidate < 1:
+    if not math.isfinite(factor) or factor <= 1 or n_control < 1 or n_candidate < 1:
         return None
-    if not n_control:  # judged against a fixed limit: the candidate's term alone
-        return max(1, math.ceil(n_candidate * (factor - 1)))
     n1, n2 = float(n_control), float(n_candidate)
     v = (1 / n1 + 1 / n2) / factor
     b = v * (n1 + n2) - 2
@@ -223,7 +221,9 @@ def judge_latency(
     else:
         low, high, verdict = -math.inf, math.inf, JudgeVerdict.INCONCLUSIVE
     shift = (_kth_difference(x, y, (total + 1) // 2) + _kth_difference(x, y, total // 2 + 1)) / 2
-    p_value = float(stats.mannwhitneyu(y, x, alternative="two-sided").pvalue)
+    # Asymptotic, like the interval: scipy's "auto" goes exact when an arm has under 8 samples, which
+    # against thousands of control samples takes a minute.
+    p_value = float(stats.mannwhitneyu(y, x, alternative="two-sided", method="asymptotic").pvalue)
     more = _more(shift, low, high, margin, n1, n2) if verdict is JudgeVerdict.INCONCLUSIVE else None
     ratio, ratio_low, ratio_high = math.exp(shift), math.exp(low), math.exp(high)
     shown = (
@@ -240,6 +240,50 @@ def judge_latency(
 def _wilson(failures: int, total: int, level: float) -> tuple[float, float]:
     ci = stats.binomtest(failures, total).proportion_ci(confidence_level=level, method="wilson")
     return float(ci.low), float(ci.high)
+
+
+def _difference_interval(
+    control_failures: int, control_total: int, candidate_failures: int, candidate_total: int, level: float
+) -> tuple[float, float]:
+    """Bounds on candidate rate minus control rate; the candidate's Wilson interval alone without control."""
+    c_low, c_high = _wilson(candidate_failures, candidate_total, level)
+    if not control_total:
+        return c_low, c_high
+    k_low, k_high = _wilson(control_failures, control_total, level)
+    p1, p2 = candidate_failures / candidate_total, control_failures / control_total
+    # Newcombe (1998), method 10: each side of the difference from the matching sides of the two Wilson
+    # intervals, which keeps the interval inside [-1, 1] and honest at zero counts.
+    return p1 - p2 - math.hypot(p1 - c_low, k_high - p2), p1 - p2 + math.hypot(c_high - p1, p2 - k_low)
+
+
+def _rate_more(
+    control_failures: int, control_total: int, candidate_failures: int, candidate_total: int, limit: float,
+    level: float,
+) -> int | None:  # fmt: skip
+    """Calls to add to each arm, at the rates seen so far, before the interval clears `limit` on a side.
+
+    Found by search rather than a square-root rule: at zero failures Wilson's bound shrinks as 1/n, so
+    the square-root rule would ask for ten times too many calls. None when a million more would not do.
+    """
+    p1 = candidate_failures / candidate_total
+    p2 = control_failures / control_total if control_total else 0.0
+
+    def settled(more: int) -> bool:
+        k2 = control_total + more if control_total else 0
+        n1 = candidate_total + more
+        low, high = _difference_interval(round(p2 * k2), k2, round(p1 * n1), n1, level)
+        return low > limit or high < limit
+
+    hi = 1
+    while not settled(hi):
+        hi *= 2
+        if hi > 1_000_000:
+            return None
+    lo = hi // 2  # not settled at lo (or lo == 0, which is where we are)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if settled(mid) else (mid, hi)
+    return hi
 
 
 def judge_rate(
@@ -275,14 +319,11 @@ def judge_rate(
             JudgeVerdict.INCONCLUSIVE, math.nan, -1.0, 1.0, 1.0, control_total, 0, control_rate, 0.0, None,
             "rate not judged: the candidate arm has no calls",
         )  # fmt: skip
-    c_low, c_high = _wilson(candidate_failures, candidate_total, level)
     difference = candidate_rate - control_rate
+    low, high = _difference_interval(
+        control_failures, control_total, candidate_failures, candidate_total, level
+    )
     if control_total:
-        k_low, k_high = _wilson(control_failures, control_total, level)
-        # Newcombe (1998), method 10: each side of the difference from the matching sides of the two
-        # Wilson intervals, which keeps the interval inside [-1, 1] and honest at zero counts.
-        low = difference - math.hypot(candidate_rate - c_low, k_high - control_rate)
-        high = difference + math.hypot(c_high - candidate_rate, control_rate - k_low)
         table = np.array(
             [
                 [candidate_failures, candidate_total - candidate_failures],
@@ -291,7 +332,6 @@ def judge_rate(
         )
         p_value = float(stats.fisher_exact(table, alternative="greater").pvalue)
     else:
-        low, high = c_low, c_high
         p_value = float(
             stats.binomtest(candidate_failures, candidate_total, limit, alternative="greater").pvalue
         )
@@ -299,7 +339,7 @@ def judge_rate(
         JudgeVerdict.FAIL if low > limit else JudgeVerdict.PASS if high < limit else JudgeVerdict.INCONCLUSIVE
     )
     more = (
-        _more(difference, low, high, limit, control_total, candidate_total)
+        _rate_more(control_failures, control_total, candidate_failures, candidate_total, limit, level)
         if verdict is JudgeVerdict.INCONCLUSIVE
         else None
     )

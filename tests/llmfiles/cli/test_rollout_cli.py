@@ -74,7 +74,7 @@ def test_promote_from_off_starts_the_first_stage(files: dict[str, Path]) -> None
 
 @pytest.mark.parametrize(
     ("ok", "failed", "code", "word"),
-    [(200, 0, 0, "PROMOTE"), (50, 0, 3, "HOLD"), (150, 50, 4, "ROLLBACK")],
+    [(1000, 0, 0, "PROMOTE"), (50, 0, 3, "HOLD"), (150, 50, 4, "ROLLBACK")],
 )
 def test_evaluate_prints_the_verdict_and_exits_by_it(
     files: dict[str, Path], ok: int, failed: int, code: int, word: str
