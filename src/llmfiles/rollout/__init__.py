@@ -40,8 +40,16 @@ from llmfiles.rollout._gates import (
     RollbackRules,
     StageGate,
     evaluate,
+    look_confidence,
 )
-from llmfiles.rollout._judge import JudgeVerdict, LatencyJudgement, RateJudgement, judge_latency, judge_rate
+from llmfiles.rollout._judge import (
+    JudgeVerdict,
+    LatencyJudgement,
+    RateJudgement,
+    judge_latency,
+    judge_rate,
+    latency_verdict,
+)
 from llmfiles.rollout._settings import RolloutSettings, load_settings
 
 __all__ = [
@@ -86,7 +94,9 @@ __all__ = [
     "in_rollout",
     "judge_latency",
     "judge_rate",
+    "latency_verdict",
     "load_settings",
+    "look_confidence",
     "normalized_hash",
     "threshold",
 ]

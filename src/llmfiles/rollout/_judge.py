@@ -36,13 +36,22 @@ from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special, stats
 
 from llmfiles._errors import ConfigError
 
-__all__ = ["JudgeVerdict", "LatencyJudgement", "RateJudgement", "judge_latency", "judge_rate"]
+__all__ = [
+    "JudgeVerdict",
+    "LatencyJudgement",
+    "RateJudgement",
+    "judge_latency",
+    "judge_rate",
+    "latency_verdict",
+]
 
 _FloatArray = npt.NDArray[np.float64]
+#: Latencies in seconds: a list, a tuple, or a numpy array (simulations pass arrays).
+Samples = Sequence[float] | npt.NDArray[np.float64]
 
 
 class JudgeVerdict(StrEnum):
@@ -117,7 +126,7 @@ class RateJudgement:
 def _check_confidence(confidence: float) -> float:
     if not 0.5 < confidence < 1:
         raise ConfigError(f"confidence={confidence!r} must be within (0.5, 1), e.g. 0.98")
-    return float(stats.norm.ppf(confidence))
+    return float(special.ndtri(confidence))  # the normal quantile; stats.norm.ppf costs 100x more per call
 
 
 def _per_arm_more(n_control: int, n_candidate: int, factor: float) -> int | None:
@@ -171,7 +180,7 @@ def _kth_difference(x: _FloatArray, y: _FloatArray, k: int) -> float:
     return hi
 
 
-def _positive(name: str, samples: Sequence[float]) -> _FloatArray:
+def _positive(name: str, samples: Samples) -> _FloatArray:
     values = np.asarray(samples, dtype=np.float64)
     if values.ndim != 1 or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise ConfigError(
@@ -180,9 +189,52 @@ def _positive(name: str, samples: Sequence[float]) -> _FloatArray:
     return np.sort(np.log(values))
 
 
+def _bound_rank(n1: int, n2: int, z: float) -> int:
+    # The normal approximation of U's null distribution gives the rank of the interval's lower bound among
+    # the n1 x n2 sorted differences (Hollander & Wolfe); below rank 1 the interval is unbounded.
+    total = n1 * n2
+    return math.floor(total / 2 - z * math.sqrt(total * (n1 + n2 + 1) / 12))
+
+
+def _verdict(x: _FloatArray, y: _FloatArray, margin: float, z: float) -> tuple[JudgeVerdict, int]:
+    """The verdict from one count: the lower bound (rank k) is above the margin exactly when fewer than k
+    differences are at or below it, and the upper bound (rank n1 n2 - k + 1) at or below it when at
+    least that many are. Returns the verdict and k."""
+    total = len(x) * len(y)
+    k = _bound_rank(len(x), len(y), z)
+    if k < 1:
+        return JudgeVerdict.INCONCLUSIVE, k
+    at_most = _count_at_most(x, y, margin)
+    if at_most < k:
+        return JudgeVerdict.FAIL, k
+    if at_most >= total - k + 1:
+        return JudgeVerdict.PASS, k
+    return JudgeVerdict.INCONCLUSIVE, k
+
+
+def latency_verdict(
+    control: Samples, candidate: Samples, *, tolerance: float, confidence: float = 0.98
+) -> JudgeVerdict:
+    """`judge_latency`'s verdict alone, without the estimate, the interval and the p-value.
+
+    The same decision in a fraction of the time (one sort and one count): for simulations that judge
+    thousands of stages. An empty arm is INCONCLUSIVE.
+
+    Raises:
+        ConfigError: as `judge_latency`.
+    """
+    if not tolerance > 0:
+        raise ConfigError(f"tolerance={tolerance!r} must be a latency ratio > 0, e.g. 1.05")
+    z = _check_confidence(confidence)
+    x, y = _positive("control", control), _positive("candidate", candidate)
+    if not len(x) or not len(y):
+        return JudgeVerdict.INCONCLUSIVE
+    return _verdict(x, y, math.log(tolerance), z)[0]
+
+
 def judge_latency(
-    control: Sequence[float],
-    candidate: Sequence[float],
+    control: Samples,
+    candidate: Samples,
     *,
     tolerance: float,
     confidence: float = 0.98,
@@ -205,21 +257,11 @@ def judge_latency(
         )  # fmt: skip
     total = n1 * n2
     margin = math.log(tolerance)
-    # The normal approximation of U's null distribution gives the rank of the interval's bounds among the
-    # sorted differences (Hollander & Wolfe); below rank 1 the interval is unbounded on that side.
-    k = math.floor(total / 2 - z * math.sqrt(total * (n1 + n2 + 1) / 12))
-    at_most = _count_at_most(x, y, margin)
+    verdict, k = _verdict(x, y, margin, z)
     if k >= 1:
         low, high = _kth_difference(x, y, k), _kth_difference(x, y, total - k + 1)
-        verdict = (
-            JudgeVerdict.FAIL
-            if at_most < k
-            else JudgeVerdict.PASS
-            if at_most >= total - k + 1
-            else JudgeVerdict.INCONCLUSIVE
-        )
     else:
-        low, high, verdict = -math.inf, math.inf, JudgeVerdict.INCONCLUSIVE
+        low, high = -math.inf, math.inf
     shift = (_kth_difference(x, y, (total + 1) // 2) + _kth_difference(x, y, total // 2 + 1)) / 2
     # Asymptotic, like the interval: scipy's "auto" goes exact when an arm has under 8 samples, which
     # against thousands of control samples takes a minute.

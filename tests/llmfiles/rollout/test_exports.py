@@ -14,7 +14,8 @@ def test_rollout_public_names_are_pinned() -> None:
             "OverridableFlagSource", "PromotionResult", "RateJudgement", "Reconcile", "RollbackRules",
             "RolloutController", "RolloutSettings", "RolloutState", "StageGate", "StateStore", "Uploaded",
             "WritableFlagSource", "bucket", "dispatched", "evaluate", "in_rollout", "judge_latency",
-            "judge_rate", "load_settings", "normalized_hash", "threshold",
+            "judge_rate", "latency_verdict", "load_settings", "look_confidence", "normalized_hash",
+            "threshold",
         ]
     )  # fmt: skip
     assert all(hasattr(llmfiles.rollout, name) for name in llmfiles.rollout.__all__)
