@@ -133,11 +133,11 @@ def load_recording(path: Path = DATA) -> dict[str, _Array]:
     return {arm: np.asarray(data[arm], dtype=np.float64) for arm in ("async", "legacy")}
 
 
-def _fails(control: _Array, candidate: _Array, gate: StageGate, confidence: float) -> bool:
+def _fails(control: _Array, candidate: _Array, gate: StageGate, confidence: float, spend: bool) -> bool:
     # As the gates do: too few calls cannot roll back, and a look is judged at `look_confidence`.
     if len(candidate) < _MIN_SAMPLES:
         return False
-    look = look_confidence(confidence, len(candidate), gate.min_uploads)
+    look = look_confidence(confidence, len(candidate), gate.min_uploads) if spend else confidence
     verdict = latency_verdict(control, candidate, tolerance=gate.max_latency_ratio, confidence=look)
     return verdict is JudgeVerdict.FAIL
 
@@ -149,8 +149,12 @@ def simulate_stage(
     *,
     slowdown: float = 1.0,
     confidence: float = _CONFIDENCE,
+    spend: bool = True,
 ) -> StageOutcome:
-    """One stage under the controller's rule, both arms drawn from `pool`, the candidate's x `slowdown`."""
+    """One stage under the controller's rule, both arms drawn from `pool`, the candidate's x `slowdown`.
+
+    `spend=False` judges every look at the full `confidence`, as the gates did before `look_confidence`.
+    """
     control = rng.choice(pool, schedule.control)
     candidate = rng.choice(pool, schedule.candidate) * slowdown
     # The production grid starts at the rules' min_samples candidate calls: before that nothing is judged.
@@ -164,13 +168,13 @@ def simulate_stage(
         else:
             step = (schedule.candidate - offset) * share + offset
             upto = (round(step * schedule.control / schedule.candidate), round(step))
-        whole = _fails(control[: upto[0]], candidate[: upto[1]], schedule.gate, confidence)
+        whole = _fails(control[: upto[0]], candidate[: upto[1]], schedule.gate, confidence, spend)
         judged += 1
         recent_calls = upto[1] - previous[1]
         recent = False
         if schedule.recent and recent_calls >= _MIN_SAMPLES:
             window = (control[previous[0] : upto[0]], candidate[previous[1] : upto[1]])
-            recent = _fails(*window, schedule.gate, confidence)
+            recent = _fails(*window, schedule.gate, confidence, spend)
             judged += 1
         previous = upto
         if whole or recent:
@@ -249,9 +253,15 @@ async def measure_judge(ctx: BenchContext) -> list[Measurement]:
 
 
 async def record_latencies(
-    out: Path = DATA, *, per_arm: int = 2000, concurrency: int = 8, size: int = 220_000, seed: int = 7
+    out: Path = DATA,
+    *,
+    per_arm: tuple[int, int] = (1000, 500),
+    concurrency: int = 8,
+    size: int = 220_000,
+    seed: int = 7,
 ) -> dict[str, list[float]]:
-    """Upload `per_arm` files of `size` bytes through each arm to a mock under ``realistic``; write `out`.
+    """Upload files of `size` bytes through each arm (async, legacy: `per_arm`) to a mock under
+    ``realistic``, one arm after the other; write `out`.
 
     The mock runs in its own process (`MockProcess`), so the recording is the provider's latency and
     each client's own cost, not the recorder's GIL.
@@ -280,11 +290,15 @@ async def record_latencies(
 
                 async def async_worker(index: int) -> None:
                     loop = asyncio.get_running_loop()
-                    while len(recorded["async"]) < per_arm:
+                    for _ in range(2 * per_arm[0]):  # bounded: a mock that refuses everything ends it
+                        if len(recorded["async"]) >= per_arm[0]:
+                            return
                         started = loop.time()
                         with contextlib.suppress(LLMFilesError):  # failures are not latencies
-                            await client.upload(files[index], purpose="file-extract")
+                            uploaded = await client.upload(files[index], purpose="file-extract")
                             recorded["async"].append(loop.time() - started)
+                            # Untimed: the provider's file-count quota (1000 at Kimi) must not end the run.
+                            await client.delete(uploaded.file.id)
 
                 await asyncio.gather(*(async_worker(i) for i in range(concurrency)))
             legacy = LegacyFilesClient(
@@ -292,11 +306,14 @@ async def record_latencies(
             )
 
             def legacy_worker(index: int) -> None:
-                while len(recorded["legacy"]) < per_arm:
+                for _ in range(2 * per_arm[1]):
+                    if len(recorded["legacy"]) >= per_arm[1]:
+                        return
                     started = time.perf_counter()
                     with contextlib.suppress(Exception):  # the old client's failures are not latencies
-                        legacy.upload(files[index], purpose="file-extract")
+                        uploaded = legacy.upload(files[index], purpose="file-extract")
                         recorded["legacy"].append(time.perf_counter() - started)
+                        legacy.delete(uploaded.file.id)
 
             await asyncio.gather(*(asyncio.to_thread(legacy_worker, i) for i in range(concurrency)))
     payload = {
@@ -306,7 +323,8 @@ async def record_latencies(
         "file_bytes": size,
         "concurrency": concurrency,
         "mock_seed": seed,
-        **{arm: [round(v, 5) for v in values[:per_arm]] for arm, values in recorded.items()},
+        "async": [round(v, 5) for v in recorded["async"][: per_arm[0]]],
+        "legacy": [round(v, 5) for v in recorded["legacy"][: per_arm[1]]],
     }
     await asyncio.to_thread(_write, out, json.dumps(payload) + "\n")
     return recorded

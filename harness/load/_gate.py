@@ -2,8 +2,9 @@
 
 Load runs apply the load-run gate set (`LOAD_RUN_GATES`): the production stages' success, error and
 latency criteria through the same statistical judge, a minimum of candidate calls a two-minute run
-reaches, and the soak shrunk to the run's length (the rule stays the same). The production minimums (500 uploads and 48 h at 10 %) are
-beyond any load run; the verdict names the set it applied (`GateVerdict.gate_set`).
+reaches, and the soak shrunk to the run's length (the rule stays the same). The production minimums
+(500 uploads and 48 h at 10 %) are beyond any load run; the verdict names the set it applied
+(`GateVerdict.gate_set`).
 """
 
 from __future__ import annotations
