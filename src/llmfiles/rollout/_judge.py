@@ -123,6 +123,11 @@ class RateJudgement:
     reason: str
 
 
+def _percent(confidence: float) -> str:
+    # 98%, 99.9937%, 99.9999999999%: a look's confidence can be within 1e-12 of 1, never shown as 100%.
+    return f"{100 * confidence:.12g}%"
+
+
 def _check_confidence(confidence: float) -> float:
     if not 0.5 < confidence < 1:
         raise ConfigError(f"confidence={confidence!r} must be within (0.5, 1), e.g. 0.98")
@@ -270,7 +275,7 @@ def judge_latency(
     ratio, ratio_low, ratio_high = math.exp(shift), math.exp(low), math.exp(high)
     shown = (
         f"latency x{ratio:.3f} [{ratio_low:.3f}, {ratio_high:.3f}] vs tolerance x{tolerance:g} "
-        f"({n2} candidate / {n1} control samples, {confidence:.0%} bounds)"
+        f"({n2} candidate / {n1} control samples, {_percent(confidence)} bounds)"
     )
     if verdict is JudgeVerdict.INCONCLUSIVE:
         shown += "; inconclusive" + (
