@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from llmfiles import ConfigError
-from llmfiles.observe import Event, Recorder, read_events
+from llmfiles.observe import Arm, Event, Recorder, read_events
 from llmfiles.rollout import LOAD_RUN_GATES, GateContext, GateVerdict, LatencySamples, evaluate
 
 __all__ = ["EXIT_CODES", "stage_name", "verdict_from_events", "verdict_on"]
@@ -33,21 +33,30 @@ def stage_name(percent: float) -> str:
     return name
 
 
-def verdict_on(events: Sequence[Event], *, percent: float, run_s: float) -> GateVerdict:
+def verdict_on(
+    events: Sequence[Event],
+    *,
+    percent: float,
+    run_s: float,
+    candidate: Arm = "async",
+    control: Arm = "legacy",
+) -> GateVerdict:
     """Judge `events` (all of them, as one window) against the load-run gates of stage `percent`.
 
-    The candidate and control arms are the recorder's defaults (async against legacy); `run_s` is the
-    soak the events stand for. Phased runs call this once per pair of phases they compare.
+    `candidate` is judged against `control` (events of other arms are ignored); `run_s` is the soak the
+    events stand for. Phased runs call this once per pair of phases they compare.
     """
     now = max((event.finished_at for event in events), default=0.0)
     window = max(run_s, 1.0) * 2  # the whole run, with room for calls that straddled its edges
-    recorder = Recorder(window_s=window, clock=lambda: now)
+    recorder = Recorder(window_s=window, clock=lambda: now, candidate=candidate, control=control)
     recorder.extend(events)
     gates = LOAD_RUN_GATES.with_soak(run_s)
     return evaluate(
         gates.stage(stage_name(percent)),
         recorder.compare(window_s=window),
-        latencies=LatencySamples.from_events(recorder.events(window_s=window)),
+        latencies=LatencySamples.from_events(
+            recorder.events(window_s=window), candidate=candidate, control=control
+        ),
         rules=gates.rules,
         context=GateContext(soak_s=run_s),
         gate_set=gates.name,
