@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from llmfiles import ConfigError
-from llmfiles.observe import Event, Recorder
+from llmfiles.observe import ErrorKind, Event, Recorder
 from llmfiles.rollout import (
     DEFAULT_GATES,
     LOAD_RUN_GATES,
@@ -51,7 +51,10 @@ def arms(
         for d in _latencies(1, successes, slower)
     ]
     events += [make_event(ts=NOW - 1, arm="async", outcome="failure", error_type="ServerError")] * failures
-    events += [make_event(ts=NOW - 1, arm="async", outcome="fallback", error_type="ReadTimeout")] * fallbacks
+    rescued = make_event(
+        ts=NOW - 1, arm="async", outcome="fallback", error_type="ReadTimeout", error_kind=ErrorKind.TIMEOUT
+    )
+    events += [rescued] * fallbacks
     for name, n in (errors or {}).items():
         events += [make_event(ts=NOW - 1, arm="async", outcome="failure", error_type=name)] * n
     events += [
