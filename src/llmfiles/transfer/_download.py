@@ -60,8 +60,11 @@ class _Transfer:
         progress: Progress | None,
         expected_size: int | None,
         expected_sha256: str | None,
+        check_original: Callable[[], Awaitable[None]],
     ) -> None:
         self._http = http
+        self._check_original = check_original
+        self._hash_mismatch = False
         self._settings = settings
         self._file_id = file_id
         self._url = f"files/{quote(file_id, safe='')}/content"
@@ -78,6 +81,10 @@ class _Transfer:
     async def attempt(self) -> httpx.Response:
         # identity: lengths and Range offsets must count the stored bytes, not a compressed form.
         headers = {"Accept-Encoding": "identity"}
+        if self._hash_mismatch:
+            # Before fetching again: a file whose /content is extracted text can never match.
+            self._hash_mismatch = False
+            await self._check_original()
         if self._stale:
             await self._restart()
             self._stale = False
@@ -139,7 +146,7 @@ class _Transfer:
                 )
         digest = self.hasher.hexdigest()
         if self._expected_sha256 is not None and digest != self._expected_sha256:
-            self._stale = True
+            self._stale = self._hash_mismatch = True
             raise _CorruptBodyError(
                 f"download {self._file_id}: sha256={digest!r} differs from "
                 f"expected_sha256={self._expected_sha256!r}; nothing was kept, try again"
@@ -165,11 +172,13 @@ async def download_to(
     expected_size: int | None,
     progress: Progress | None,
     provider_filename: Callable[[], Awaitable[str]],
+    check_original: Callable[[], Awaitable[None]],
 ) -> Path:
     """Download `file_id` into `dest_dir` and return the final path (see `AsyncFilesClient.download`).
 
     `provider_filename` is only awaited when neither `filename` nor a Content-Disposition names the file,
-    so the usual download costs exactly one request.
+    so the usual download costs exactly one request. `check_original` is awaited after a hash mismatch,
+    before fetching again; it raises when no fetch can ever match.
     """
     try:
         # In the loop on purpose: one O_EXCL open is microseconds, and a thread could finish creating
@@ -187,6 +196,7 @@ async def download_to(
                 progress=progress,
                 expected_size=expected_size,
                 expected_sha256=expected_sha256,
+                check_original=check_original,
             )
             try:
                 await with_retries(
