@@ -216,3 +216,30 @@ async def test_a_failed_reconcile_says_the_upload_may_exist_with_the_listing_fai
     assert isinstance(caught.value.__cause__, ServerError)
     assert caught.value.candidate_ids == ()
     assert len(stored_ids(mock, GLM)) == 1  # stored once, never sent again
+
+
+async def test_kimi_never_adopts_while_another_client_of_the_process_sends_the_same_name_and_size(
+    mock: MockProvider, clock: OffsetClock, tmp_path: Path
+) -> None:
+    """X's file is stored but X still waits for its answer; Y's send broke: the one candidate is X's."""
+    clock.offset = 2  # stamped after Y began, so only the in-flight rule stands between Y and X's file
+    x_path, y_path = same_name_pair(tmp_path, "twin.txt")
+    mock.set_rules(
+        [
+            *on_upload({"kind": "latency", "seconds": 1.0}, {"first": 1}),  # X: stored, answered 1 s later
+            *on_upload({"kind": "reset"}, {"every": 2}),  # Y's first attempt
+        ]
+    )
+    async with client(KIMI, mock) as x_client, client(KIMI, mock) as y_client:
+        x_task = asyncio.ensure_future(x_client.upload(x_path, purpose="file-extract"))
+        while not stored_ids(mock, KIMI):
+            await asyncio.sleep(0.01)
+        try:
+            y: UploadResult | LLMFilesError = await y_client.upload(y_path, purpose="file-extract")
+        except UploadMayExistError as exc:
+            y = exc
+        x = await x_task
+    assert isinstance(y, UploadMayExistError)
+    assert y.candidate_ids == (x.file.id,)
+    assert "in flight" in str(y)
+    check_no_swap_no_duplicate(mock, KIMI, {x_path: x, y_path: y})
