@@ -42,7 +42,8 @@ def client(provider: ProviderSpec, mock: MockProvider, **overrides: Any) -> Asyn
     options: dict[str, Any] = {"read_timeout": 0.5, "retries": 3, "sleep": _no_sleep, "chunk_size": 64 * 1024}
     options.update(overrides)
     base_url = mock.kimi_base_url if provider is KIMI else mock.glm_base_url
-    return AsyncFilesClient(provider, api_key="sk-test", base_url=base_url, settings=TransferSettings(**options))
+    settings = TransferSettings(**options)
+    return AsyncFilesClient(provider, api_key="sk-test", base_url=base_url, settings=settings)
 
 
 def same_name_pair(tmp_path: Path, name: str, size: int = SIZE) -> tuple[Path, Path]:
@@ -115,8 +116,9 @@ async def test_a_same_name_file_from_another_client_is_never_adopted(
         stored = await other.upload(theirs, purpose=PURPOSE[provider.name])
     mock.set_rules(on_upload({"kind": "reset"}, {"first": 1}))
     async with client(provider, mock) as uploader:
+        outcome: UploadResult | LLMFilesError
         try:
-            outcome: UploadResult | LLMFilesError = await uploader.upload(mine, purpose=PURPOSE[provider.name])
+            outcome = await uploader.upload(mine, purpose=PURPOSE[provider.name])
         except UploadMayExistError as exc:
             outcome = exc
     check_no_swap_no_duplicate(mock, provider, {mine: outcome, theirs: stored})
@@ -137,8 +139,8 @@ async def test_slow_body_and_short_read_timeout_leave_one_provider_file(
     source, _ = same_name_pair(tmp_path, "slow.bin", size=600_000)
     # 600 kB at 200 kB/s reaches the provider ~3 s after it left the client, which gives up after 1 s.
     mock.set_rules(on_upload({"kind": "slow", "bytes_per_second": 200_000}, {"first": 1}))
-    settings = {"read_timeout": 1.0, "sleep": asyncio.sleep, "reconcile_grace": 8.0, "reconcile_interval": 0.25}
-    async with client(provider, mock, **settings) as uploader:
+    patient = {"read_timeout": 1.0, "sleep": asyncio.sleep, "reconcile_grace": 8.0, "reconcile_interval": 0.25}
+    async with client(provider, mock, **patient) as uploader:
         result = await uploader.upload(source, purpose=PURPOSE[provider.name])
     uploads = settle_uploads(mock)
     assert len(uploads) == 1, uploads
