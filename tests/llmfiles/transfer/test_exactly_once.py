@@ -139,7 +139,7 @@ async def test_slow_body_and_short_read_timeout_leave_one_provider_file(
     source, _ = same_name_pair(tmp_path, "slow.bin", size=600_000)
     # 600 kB at 200 kB/s reaches the provider ~3 s after it left the client, which gives up after 1 s.
     mock.set_rules(on_upload({"kind": "slow", "bytes_per_second": 200_000}, {"first": 1}))
-    patient = {"read_timeout": 1.0, "sleep": asyncio.sleep, "reconcile_grace": 8.0, "reconcile_interval": 0.25}
+    patient = {"read_timeout": 1.0, "sleep": asyncio.sleep, "reconcile_grace": 8, "reconcile_interval": 0.25}
     async with client(provider, mock, **patient) as uploader:
         result = await uploader.upload(source, purpose=PURPOSE[provider.name])
     uploads = settle_uploads(mock)
