@@ -23,6 +23,7 @@ from llmfiles._errors import (
     ConfigError,
     LLMFilesError,
     NotFoundError,
+    TransportError,
     UploadMayExistError,
 )
 from llmfiles.providers import ProviderSpec
@@ -392,14 +393,20 @@ class AsyncFilesClient:
             others_in_flight=others_in_flight,
         )
 
-    async def _content_sha256(self, file_id: str) -> str | None:
-        """SHA-256 of what ``/content`` serves for `file_id`, streamed (constant memory); None when gone."""
-        url = f"files/{quote(file_id, safe='')}/content"
+    async def _content_sha256(self, file: FileObject) -> str | None:
+        """SHA-256 of what ``/content`` serves for `file`, streamed (constant memory); None when it is gone.
+
+        A body of another length than the listing's ``bytes`` (cut short, or a 200 that is not the file)
+        is retried like a broken transfer: a wrong hash here would make our own file look like someone
+        else's and send a second copy.
+        """
+        url = f"files/{quote(file.id, safe='')}/content"
         digest = hashlib.sha256()
+        received = 0
 
         async def attempt() -> httpx.Response:
-            nonlocal digest
-            digest = hashlib.sha256()
+            nonlocal digest, received
+            digest, received = hashlib.sha256(), 0
             async with (
                 process_limit(self.settings.max_concurrency),
                 self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response,
@@ -409,15 +416,24 @@ class AsyncFilesClient:
                     return response
                 async for chunk in response.aiter_bytes():
                     digest.update(chunk)
+                    received += len(chunk)
             return response
+
+        def whole(_response: httpx.Response) -> str:
+            if received != file.bytes:
+                raise TransportError(
+                    f"content of {file.id}: got {received} bytes but the listing says {file.bytes}; "
+                    "the answer is not the whole file"
+                )
+            return digest.hexdigest()
 
         try:
             hexdigest, _, _ = await with_retries(
                 self.provider,
                 self.settings,
-                action=f"check content of {file_id}",
+                action=f"check content of {file.id}",
                 attempt=attempt,
-                parse=lambda _response: digest.hexdigest(),
+                parse=whole,
             )
         except NotFoundError:
             return None
@@ -463,12 +479,6 @@ class AsyncFilesClient:
         if not await aiofiles.os.path.isdir(directory):
             raise ConfigError(f"dest_dir={os.fspath(dest_dir)!r} is not a directory; create it first")
 
-        async def provider_filename() -> str:
-            file = await self.retrieve(file_id)
-            if self._is_extracted_text(file.purpose):
-                return f"{file.filename}.extracted.json"
-            return file.filename
-
         def start() -> Awaitable[Path]:
             return download_to(
                 self._http,
@@ -481,33 +491,11 @@ class AsyncFilesClient:
                 expected_sha256=expected_sha256,
                 expected_size=expected_size,
                 progress=progress,
-                provider_filename=provider_filename,
-                check_original=functools.partial(self._check_content_is_original, file_id),
+                describe=functools.partial(self.retrieve, file_id),
             )
 
         key = (self.provider.name, file_id, directory, filename, overwrite, expected_sha256, expected_size)
         return await self._downloads.run(key, start)
-
-    def _is_extracted_text(self, purpose: str) -> bool:
-        limit = self.provider.purposes.get(purpose)
-        return limit is not None and limit.content_is_original is False
-
-    async def _check_content_is_original(self, file_id: str) -> None:
-        """`ConfigError` when `file_id`'s ``/content`` is extracted text, so no hash of an original fits.
-
-        Asked only after a hash mismatch (the usual download costs no extra request); a failure to read
-        the metadata leaves the ordinary retries to decide.
-        """
-        try:
-            file = await self.retrieve(file_id)
-        except LLMFilesError:
-            return
-        if self._is_extracted_text(file.purpose):
-            raise ConfigError(
-                f"expected_sha256 was given for file_id={file_id!r}, but its purpose={file.purpose!r} makes "
-                f"{self.provider.name} serve the extracted text, not the uploaded bytes, so the SHA-256 of "
-                "the original can never match; download it without expected_sha256"
-            )
 
 
 def _check_sha256(value: str) -> str:

@@ -111,7 +111,7 @@ async def settle(
     filename: str,
     started: float,
     sha256: Callable[[], Awaitable[str]] | None,
-    content_sha256: Callable[[str], Awaitable[str | None]],
+    content_sha256: Callable[[FileObject], Awaitable[str | None]],
     others_in_flight: int,
 ) -> tuple[FileObject, Obtained] | None:
     """The candidate proven to be ours and how, None when none can be ours, or `UploadMayExistError`.
@@ -122,14 +122,15 @@ async def settle(
         filename: the upload's name, for the error.
         started: when our first send began (clock seconds).
         sha256: the SHA-256 of the bytes we sent; None when unknown (then nothing is verified).
-        content_sha256: SHA-256 of a provider file's ``/content``, None when it is gone.
+        content_sha256: SHA-256 of a provider file's ``/content``, None when it is gone; it must fail
+            (not answer) when what arrived is not the whole file.
         others_in_flight: other uploads of the same name and size in flight in this process.
     """
     if not found:
         return None
     if sha256 is not None and verifiable(spec, found):
         ours = await sha256()
-        proven = [file for file in found if await content_sha256(file.id) == ours]
+        proven = [file for file in found if await content_sha256(file) == ours]
         if not proven:
             return None  # every candidate holds other bytes: ours never landed
         if len(proven) == 1:
