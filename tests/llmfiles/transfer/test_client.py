@@ -427,3 +427,41 @@ async def test_reconcile_never_adopts_a_file_this_client_already_returned(
     first = await kimi.upload(sample, purpose="file-extract")
     second = await kimi.upload(sample, purpose="file-extract")
     assert (first.file.id, second.file.id, second.reconciled) == ("first", "second", True)
+
+
+@respx.mock
+async def test_a_request_that_never_left_is_resent_without_looking(
+    kimi: AsyncFilesClient, sample: Path
+) -> None:
+    upload = respx.post(f"{KIMI_URL}/files").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json=file_json())]
+    )
+    listing = respx.get(f"{KIMI_URL}/files").mock(return_value=httpx.Response(200, json=EMPTY_LIST))
+    result = await kimi.upload(sample, purpose="file-extract")
+    assert (upload.call_count, listing.call_count, result.obtained) == (2, 0, Obtained.SENT)
+
+
+@respx.mock
+async def test_after_a_gateway_timeout_the_listing_is_watched_through_the_grace_period(
+    fake_time: FakeTime, sample: Path
+) -> None:
+    settings = TransferSettings(
+        clock=fake_time.clock, sleep=fake_time.sleep, retries=1, reconcile_grace=3, reconcile_interval=1
+    )
+    size = sample.stat().st_size
+    landed = file_json("late", size=size, created_at=NOW + 2)
+    respx.post(f"{KIMI_URL}/files").mock(
+        return_value=httpx.Response(504, json={"error": {"type": "server_error", "message": "gateway"}})
+    )
+    listing = respx.get(f"{KIMI_URL}/files").mock(
+        side_effect=[
+            httpx.Response(200, json=EMPTY_LIST),
+            httpx.Response(200, json=EMPTY_LIST),
+            httpx.Response(200, json={"object": "list", "data": [landed]}),
+        ]
+    )
+    async with AsyncFilesClient(KIMI, api_key=KEY, base_url=KIMI_URL, settings=settings) as client:
+        result = await client.upload(sample, purpose="file-extract")
+    assert (result.file.id, result.obtained, result.attempts) == ("late", Obtained.RECONCILED_UNVERIFIED, 1)
+    assert listing.call_count == 3
+    assert fake_time.sleeps == [1, 1]  # two looks a reconcile_interval apart, no backoff, no second send

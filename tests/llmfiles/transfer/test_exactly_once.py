@@ -245,3 +245,21 @@ async def test_kimi_never_adopts_while_another_client_of_the_process_sends_the_s
     assert y.candidate_ids == (x.file.id,)
     assert "in flight" in str(y)
     check_no_swap_no_duplicate(mock, KIMI, {x_path: x, y_path: y})
+
+
+async def test_a_corrupt_answer_to_the_content_check_never_disowns_our_file(
+    mock: MockProvider, tmp_path: Path
+) -> None:
+    """The check's first GET /content is a 200 with other bytes: retried, not taken as "not ours"."""
+    source, _ = same_name_pair(tmp_path, "checked.jsonl")
+    mock.set_rules(
+        [
+            *on_upload({"kind": "lost_response"}, {"first": 1}),
+            {"match": {"operation": "content"}, "trigger": {"first": 1}, "effect": {"kind": "malformed"}},
+        ]
+    )
+    async with client(GLM, mock) as uploader:
+        result = await uploader.upload(source, purpose="batch")
+    assert result.obtained is Obtained.RECONCILED_VERIFIED
+    assert stored_ids(mock, GLM) == {result.file.id}
+    assert [e["fault"] for e in mock.journal() if e["operation"] == "content"] == ["malformed", None]
