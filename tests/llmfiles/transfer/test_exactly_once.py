@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from llmfiles import GLM, KIMI, LLMFilesError, ServerError, UploadMayExistError
+from llmfiles.cli._transfer import register
 from llmfiles.providers import ProviderSpec
 from llmfiles.transfer import AsyncFilesClient, Obtained, TransferSettings, UploadResult
 from mock_provider import MockProvider
@@ -263,3 +266,17 @@ async def test_a_corrupt_answer_to_the_content_check_never_disowns_our_file(
     assert result.obtained is Obtained.RECONCILED_VERIFIED
     assert stored_ids(mock, GLM) == {result.file.id}
     assert [e["fault"] for e in mock.journal() if e["operation"] == "content"] == ["malformed", None]
+
+
+def test_the_cli_prints_an_unsettled_upload_and_exits_non_zero(mock: MockProvider, tmp_path: Path) -> None:
+    app = typer.Typer()
+    register(app)
+    source, _ = same_name_pair(tmp_path, "cli.jsonl")
+    mock.set_rules(on_upload({"kind": "stored_then_error", "status": 502}, {"first": 1}))
+    env = {"MOONSHOT_API_KEY": "sk-cli", "MOONSHOT_BASE_URL": mock.kimi_base_url}
+    result = CliRunner().invoke(app, ["upload", str(source), "--purpose", "file-extract"], env=env)
+    (only,) = stored_ids(mock, KIMI)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "may exist" in result.stderr
+    assert only in result.stderr
