@@ -8,9 +8,13 @@ Calls run one at a time. Four rounds, each on a fresh mock:
 - ``client_reconcile``: every upload's answer is lost after the file was stored, and the client uploads
   on its own (no dispatcher), with a retry to spare: only the client's reconcile stands between the lost
   answer and a second copy.
-- ``dispatcher_reconcile``: the answer is lost again, and the client's own search of the listing fails
-  (every other ``list`` is reset), so the error reaches the dispatcher: only the dispatcher's reconcile
-  stands between it and a legacy upload of a second copy.
+- ``dispatcher_reconcile``: the answer is lost again, and the async arm is a client that does not search
+  the listing itself, so the error reaches the dispatcher: only the dispatcher's reconcile (the real
+  client's `find_uploaded`) stands between it and a legacy upload of a second copy.
+
+GLM ``batch`` files: their ``/content`` is the stored bytes, so a reconciled file is proven by its
+SHA-256. On Kimi ``file-extract`` a file stored in the same second as the send began cannot be proven to
+be the caller's, and the upload ends in ``UploadMayExistError`` rather than in a guess.
 
 Duplicates are counted from the mock's journal, the provider's own record: every upload that was given a
 file id is a stored file, and a request's bytes (each file's SHA-256 is its own) stored more than once
@@ -33,18 +37,13 @@ from harness.cases._arms import base_url, settled_journal
 from harness.cases._seams import REAL, Seams
 from harness.report._verdict import Measurement
 from llmfiles.observe import Recorder
-from llmfiles.providers import KIMI
+from llmfiles.providers import GLM
 from llmfiles.rollout import Dispatcher, FlagState
-from llmfiles.transfer import AsyncFilesClient, TransferSettings, UploadResult
+from llmfiles.transfer import AsyncFilesClient, FileObject, Obtained, TransferSettings, UploadResult
 
 __all__ = ["ROUNDS", "Round", "extra_files", "measure_fallback"]
 
 _LOST = {"match": {"operation": "upload"}, "effect": {"kind": "lost_response"}}
-_LIST_RESET_EVERY_2 = {
-    "match": {"operation": "list"},
-    "trigger": {"every": 2},
-    "effect": {"kind": "reset", "after_request_bytes": 0},
-}
 
 
 def _every_other_upload(effect: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +56,7 @@ ROUNDS: tuple[Round, ...] = (
     ("reset", (_every_other_upload({"kind": "reset", "after_request_bytes": 0}),), 8, True),
     ("hang", (_every_other_upload({"kind": "hang"}),), 4, True),
     ("client_reconcile", (_LOST,), 6, False),
-    ("dispatcher_reconcile", (_LOST, _LIST_RESET_EVERY_2), 6, True),
+    ("dispatcher_reconcile", (_LOST,), 6, True),
 )
 _HANG_TIMEOUT_S = 1.0
 
@@ -72,9 +71,18 @@ def extra_files(requested: Sequence[str], journal: Sequence[Mapping[str, Any]]) 
     return sum(max(0, stored[sha256] - 1) for sha256 in requested)
 
 
-def _dispatcher(client: AsyncFilesClient, seams: Seams, recorder: Recorder) -> Dispatcher[UploadResult]:
-    """The production wiring (`harness._wiring.make_dispatcher`), with the seams' reconcile and fallback."""
-    legacy = seams.legacy(KIMI, api_key=API_KEY, base_url=client.base_url, timeout=10.0)
+class _SendOnlyClient(AsyncFilesClient):
+    """An async arm that never searches the listing itself: what the dispatcher's reconcile is for."""
+
+    async def _settle(self, **_: Any) -> tuple[FileObject, Obtained] | None:
+        return None
+
+
+def _dispatcher(
+    arm: AsyncFilesClient, client: AsyncFilesClient, seams: Seams, recorder: Recorder
+) -> Dispatcher[UploadResult]:
+    """The production wiring (`harness._wiring.make_dispatcher`): `arm` uploads, `client` reconciles."""
+    legacy = seams.legacy(GLM, api_key=API_KEY, base_url=client.base_url, timeout=10.0)
     reconcile: dict[str, Any] = (
         {"reconcile": client.find_uploaded, "adopt": UploadResult.adopted}
         if seams.dispatcher_reconcile
@@ -82,7 +90,7 @@ def _dispatcher(client: AsyncFilesClient, seams: Seams, recorder: Recorder) -> D
     )
     return Dispatcher(
         StaticFlags(FlagState(enabled=True, percent=100.0, fallback=seams.fallback)),
-        async_arm=client.upload,
+        async_arm=arm.upload,
         legacy_arm=legacy.upload,
         recorder=recorder,
         provider=client.provider.name,
@@ -101,24 +109,29 @@ async def _round(
     # The dispatcher's rounds: no client retries, which would hide the fault from the dispatcher. The
     # client's round: one retry, which is what a second copy would come from without reconcile.
     retries = 0 if dispatched else 1
-    settings = TransferSettings(read_timeout=_HANG_TIMEOUT_S, retries=retries, backoff_base=0.01)
+    # A hang never stores, so looking for the file through a long grace is waste.
+    settings = TransferSettings(
+        read_timeout=_HANG_TIMEOUT_S, retries=retries, backoff_base=0.01, reconcile_grace=_HANG_TIMEOUT_S
+    )
     recorder = Recorder()
     done: list[tuple[str, str]] = []
     failures = adopted = 0
-    async with seams.client(
-        KIMI, api_key=API_KEY, base_url=base_url(ctx, "kimi"), settings=settings
-    ) as client:
-        # Warm-up: the next upload is the 2nd. Under a lost answer the real client adopts it through the
-        # 1st listing, so the first call's own search meets the 2nd (reset) one; a broken one may fail.
+    glm = base_url(ctx, "glm")
+    arm_class = _SendOnlyClient if name == "dispatcher_reconcile" else seams.client
+    async with (
+        seams.client(GLM, api_key=API_KEY, base_url=glm, settings=settings) as client,
+        arm_class(GLM, api_key=API_KEY, base_url=glm, settings=settings) as arm,
+    ):
+        # Warm-up: the next upload is the 2nd (a broken client may fail it under a lost answer).
         with contextlib.suppress(Exception):
-            await client.upload(paths[0], purpose="file-extract")
-        dispatcher = _dispatcher(client, seams, recorder)
+            await client.upload(paths[0], purpose="batch")
+        dispatcher = _dispatcher(arm if dispatched else client, client, seams, recorder)
         for path in paths[1:]:
             try:
                 if dispatched:
-                    result = await dispatcher.upload(path, purpose="file-extract", key=path.name)
+                    result = await dispatcher.upload(path, purpose="batch", key=path.name)
                 else:
-                    result = await client.upload(path, purpose="file-extract")
+                    result = await client.upload(path, purpose="batch")
             except Exception:  # a failed call is counted; the next one still runs
                 failures += 1
             else:

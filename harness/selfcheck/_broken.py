@@ -22,6 +22,7 @@ from llmfiles.rollout import BUCKETS, RolloutController, bucket, threshold
 from llmfiles.transfer import (
     AsyncFilesClient,
     FileObject,
+    Obtained,
     TransferSettings,
     UploadResult,
     parse_content_disposition,
@@ -61,7 +62,7 @@ def rehashed_in_rollout(key: str, percent: float, salt: str) -> bool:
 class NoReconcileClient(AsyncFilesClient):
     """A client that never finds its own lost upload in the listing, so it sends the file again."""
 
-    async def find_uploaded(self, *, filename: str, size: int, created_after: float) -> FileObject | None:
+    async def _settle(self, **_: Any) -> tuple[FileObject, Obtained] | None:
         return None
 
 
