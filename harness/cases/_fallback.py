@@ -10,7 +10,9 @@ Calls run one at a time. Four rounds, each on a fresh mock:
   answer and a second copy.
 - ``dispatcher_reconcile``: the answer is lost again, and the async arm is a client that does not search
   the listing itself, so the error reaches the dispatcher: only the dispatcher's reconcile (the real
-  client's `find_uploaded`) stands between it and a legacy upload of a second copy.
+  client's `find_uploaded`) stands between it and a legacy upload of a second copy. It is not given the
+  bytes' SHA-256, so a file stored in the second the call began cannot be proven the caller's: it
+  refuses (`UploadMayExistError`, the call fails) rather than adopt or fall back, and stores nothing.
 
 GLM ``batch`` files: their ``/content`` is the stored bytes, so a reconciled file is proven by its
 SHA-256. On Kimi ``file-extract`` a file stored in the same second as the send began cannot be proven to
