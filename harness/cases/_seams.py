@@ -28,7 +28,6 @@ class Seams:
     Args:
         client: the async arm's client class (built with the same arguments as `AsyncFilesClient`).
         legacy: the legacy arm's client class.
-        retries: the async arm's retries where the case's claim includes them; None keeps the case's own.
         bucket: ``"module:function"`` of the bucketing function (``bucket(key, *, salt) -> int``); a
             name, not the function, because stickiness is checked in fresh interpreters that import it.
         in_rollout: the percentage check (``in_rollout(key, percent, salt) -> bool``).
@@ -42,7 +41,6 @@ class Seams:
 
     client: type[AsyncFilesClient] = AsyncFilesClient
     legacy: type[LegacyFilesClient] = LegacyFilesClient
-    retries: int | None = None
     bucket: str = "llmfiles.rollout:bucket"
     in_rollout: InRollout = in_rollout
     dispatcher_reconcile: bool = True

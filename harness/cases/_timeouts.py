@@ -54,7 +54,7 @@ async def _arm(
         paths,
         concurrency=FLAKY_CONCURRENCY,
         timeout_s=TIMEOUT_S,
-        retries=_ASYNC_RETRIES if seams.retries is None else seams.retries,
+        retries=_ASYNC_RETRIES,
         client_class=seams.client,
     )
 

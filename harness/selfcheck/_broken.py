@@ -29,6 +29,7 @@ from llmfiles.transfer import (
 )
 
 __all__ = [
+    "GiveUpClient",
     "HashOnLoopClient",
     "LateController",
     "NoReconcileClient",
@@ -96,6 +97,14 @@ class StarvedPoolClient(AsyncFilesClient):
         values = {f.name: getattr(given, f.name) for f in dataclasses.fields(given)}
         starved = _SmallPoolSettings(**{**values, "pool_timeout": 0.05, "retries": 0})
         super().__init__(*args, settings=starved, **kwargs)
+
+
+class GiveUpClient(AsyncFilesClient):
+    """A client that gives up at the first timeout: no retries, no second look at the listing."""
+
+    def __init__(self, *args: Any, settings: TransferSettings | None = None, **kwargs: Any) -> None:
+        naive = dataclasses.replace(settings or TransferSettings(), retries=0, reconcile_grace=0.0)
+        super().__init__(*args, settings=naive, **kwargs)
 
 
 class SerialClient(AsyncFilesClient):

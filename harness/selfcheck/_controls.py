@@ -57,7 +57,7 @@ class Control:
 
 
 _HASH = Seams(bucket="harness.selfcheck._broken:python_hash_bucket")
-_NO_RETRIES = Seams(retries=0)
+_GIVE_UP = Seams(client=broken.GiveUpClient)
 _SERIAL = Seams(client=broken.SerialClient)
 _HASH_ON_LOOP = Seams(client=broken.HashOnLoopClient)
 _WHOLE_FILE = Seams(memory_upload="legacy", memory_download="openai-content")
@@ -85,8 +85,9 @@ CONTROLS: tuple[Control, ...] = (
             Seams(client=broken.NoReconcileClient)),
     Control("fallback.duplicates", "dispatcher without reconcile", measure_fallback,
             Seams(dispatcher_reconcile=False)),
-    Control("timeouts.rate", "async arm without retries", measure_stalls, _NO_RETRIES),
-    Control("timeouts.reduction", "async arm without retries", measure_timeouts, _NO_RETRIES),
+    Control("timeouts.rate", "async arm without retries or a second look", measure_stalls, _GIVE_UP),
+    Control("timeouts.reduction", "async arm without retries or a second look", measure_timeouts,
+            _GIVE_UP),
     Control("throughput.ratio", "async arm sends one upload at a time", measure_throughput, _SERIAL,
             quick=False),
     Control("latency.p50-drop", "async arm sends one upload at a time", measure_throughput, _SERIAL,
