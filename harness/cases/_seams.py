@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import Recorder
-from llmfiles.rollout import RolloutController, in_rollout
+from llmfiles.rollout import JudgeVerdict, RolloutController, in_rollout, latency_verdict
 from llmfiles.transfer import AsyncFilesClient
 
-__all__ = ["REAL", "Seams", "resolve"]
+__all__ = ["REAL", "InRollout", "LatencyVerdict", "Seams", "resolve"]
 
 InRollout = Callable[[str, float, str], bool]
+#: ``latency_verdict(control, candidate, *, tolerance, confidence) -> JudgeVerdict``
+LatencyVerdict = Callable[..., JudgeVerdict]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class Seams:
         fallback: the flag that lets a transport error on the async arm fall back to the legacy arm.
         recorder: the recorder class the rollout's bookkeeping feeds.
         controller: the rollout controller class.
+        latency_verdict: the statistical judge's latency decision the controller's checks use.
         memory_upload: the memory probe's client that plays the async arm's upload.
         memory_download: the memory probe's client that plays the async arm's download.
     """
@@ -47,6 +50,7 @@ class Seams:
     fallback: bool = True
     recorder: type[Recorder] = Recorder
     controller: type[RolloutController] = RolloutController
+    latency_verdict: LatencyVerdict = latency_verdict
     memory_upload: str = "async"
     memory_download: str = "async"
 

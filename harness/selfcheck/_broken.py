@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import httpx
 
 from harness.cases._traversal import EscapeAttemptError
 from llmfiles.observe import Event, Recorder
-from llmfiles.rollout import BUCKETS, RolloutController, bucket, threshold
+from llmfiles.rollout import BUCKETS, JudgeVerdict, RolloutController, bucket, threshold
 from llmfiles.transfer import (
     AsyncFilesClient,
     FileObject,
@@ -40,6 +41,8 @@ __all__ = [
     "TrustingNameClient",
     "UnverifiedHashClient",
     "code_point_bucket",
+    "lenient_verdict",
+    "median_verdict",
     "python_hash_bucket",
     "rehashed_in_rollout",
 ]
@@ -58,6 +61,23 @@ def code_point_bucket(key: str, *, salt: str) -> int:
 def rehashed_in_rollout(key: str, percent: float, salt: str) -> bool:
     """The percentage salted into the hash: every stage draws a new sample instead of growing the last."""
     return bucket(key, salt=f"{salt}@{percent:g}") < threshold(percent)
+
+
+def median_verdict(
+    control: Any, candidate: Any, *, tolerance: float, confidence: float = 0.98
+) -> JudgeVerdict:
+    """A judge without statistics: FAIL whenever the candidate's sample median exceeds the tolerance."""
+    del confidence
+    slower = statistics.median(candidate) > tolerance * statistics.median(control)
+    return JudgeVerdict.FAIL if slower else JudgeVerdict.PASS
+
+
+def lenient_verdict(
+    control: Any, candidate: Any, *, tolerance: float, confidence: float = 0.98
+) -> JudgeVerdict:
+    """A judge that never finds the candidate slower."""
+    del control, candidate, tolerance, confidence
+    return JudgeVerdict.PASS
 
 
 class NoReconcileClient(AsyncFilesClient):

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.cases._concurrency import measure_concurrency
 from harness.cases._fallback import measure_fallback
+from harness.cases._judge import measure_judge
 from harness.cases._memory import measure_memory
 from harness.cases._overhead import measure_overhead
 from harness.cases._rollback import measure_rollback
@@ -100,6 +101,10 @@ CONTROLS: tuple[Control, ...] = (
             quick=False),
     Control("rollback.detect", "controller that checks every 8th interval", measure_rollback,
             Seams(controller=broken.LateController), quick=False),
+    Control("judge.false-rollback", "a judge that compares sample medians, no confidence",
+            measure_judge, Seams(latency_verdict=broken.median_verdict)),
+    Control("judge.power-20pct", "a judge that never finds the candidate slower", measure_judge,
+            Seams(latency_verdict=broken.lenient_verdict), quick=False),
     Control("mem-upload.peak", "whole-file upload (read + multipart copy)", measure_memory, _WHOLE_FILE),
     Control("mem-upload.bar", "whole-file upload (read + multipart copy)", measure_memory, _WHOLE_FILE),
     Control("mem-upload.reduction", "whole-file upload (read + multipart copy)", measure_memory,
