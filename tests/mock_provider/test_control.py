@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from mock_provider import Error, Match, MockProvider, MockProviderError, ProfileError, Rule, Trigger
-from tests.mock_provider._helpers import upload
+from tests.mock_provider._helpers import upload, wait_for
 
 KIMI = "/kimi/v1"
 
@@ -159,7 +159,10 @@ def test_the_journal_is_a_jsonl_file_in_the_data_dir(mock: MockProvider, client:
     upload(client, KIMI, b"x")
     client.get(f"{KIMI}/files")
 
-    lines = (mock.data_dir / "journal.jsonl").read_text().splitlines()
+    # An entry is written after the answer's last byte, so the client can be ahead of the file.
+    lines = wait_for(
+        lambda: len(found := (mock.data_dir / "journal.jsonl").read_text().splitlines()) == 2 and found
+    )
     assert [json.loads(line)["operation"] for line in lines] == ["upload", "list"]
 
 
