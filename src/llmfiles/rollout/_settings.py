@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from llmfiles._errors import ConfigError
 from llmfiles.transfer import TransferSettings
 
+_TRANSFER_DEFAULTS = TransferSettings()
+"""The transfer client's defaults: the one source of the retries, timeout and concurrency defaults."""
+
 
 def _names(field: str, old: str) -> AliasChoices:
     # The field's own name is not an alias: it would make a bare ENABLED variable count. Keyword
@@ -54,10 +57,17 @@ class RolloutSettings(BaseSettings):
     )
     fallback: bool = Field(default=True, validation_alias=_names("fallback", "ASYNC_UPLOAD_FALLBACK"))
     max_retries: int = Field(
-        default=3, ge=0, le=20, validation_alias=_names("max_retries", "ASYNC_UPLOAD_MAX_RETRIES")
+        default=_TRANSFER_DEFAULTS.retries,
+        ge=0,
+        le=20,
+        validation_alias=_names("max_retries", "ASYNC_UPLOAD_MAX_RETRIES"),
     )
-    timeout_s: float = Field(default=60.0, gt=0, validation_alias=_names("timeout_s", "ASYNC_UPLOAD_TIMEOUT"))
-    max_concurrency: int = Field(default=8, ge=1, le=1024)
+    timeout_s: float = Field(
+        default=_TRANSFER_DEFAULTS.read_timeout,
+        gt=0,
+        validation_alias=_names("timeout_s", "ASYNC_UPLOAD_TIMEOUT"),
+    )
+    max_concurrency: int = Field(default=_TRANSFER_DEFAULTS.max_concurrency, ge=1, le=1024)
     stage: str = "off"
     flag_file: Path | None = None
     state_file: Path = Path(".llmfiles/rollout-state.json")

@@ -58,6 +58,13 @@ def test_the_flags_reach_the_transfer_client(monkeypatch: pytest.MonkeyPatch) ->
     assert transfer.connect_timeout == TransferSettings().connect_timeout
 
 
+def test_unset_flags_leave_the_transfer_clients_defaults() -> None:
+    # One default per setting: the transfer client's. An unset variable must not change the client.
+    transfer, defaults = load_settings().transfer_settings(), TransferSettings()
+    assert (transfer.retries, transfer.max_concurrency) == (defaults.retries, defaults.max_concurrency)
+    assert (transfer.read_timeout, transfer.write_timeout) == (defaults.read_timeout, defaults.write_timeout)
+
+
 def test_new_name_wins_over_the_old_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASYNC_UPLOAD_ROLLOUT", "10")
     monkeypatch.setenv("LLMFILES_ROLLOUT_PERCENT", "1")
