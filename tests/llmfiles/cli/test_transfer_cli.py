@@ -13,6 +13,8 @@ import structlog
 from typer.testing import CliRunner, Result
 
 from llmfiles.cli import app
+from llmfiles.cli._transfer import ProviderName
+from llmfiles.providers import PROVIDERS
 
 pytestmark = pytest.mark.integration
 
@@ -101,6 +103,10 @@ def test_bad_base_url_is_a_usage_error_naming_the_variable(tmp_path: Path, url: 
     assert result.exit_code == 2
     assert f"MOONSHOT_BASE_URL: {message}" in one_line_error(result)
     assert "sk-cli" not in result.output
+
+
+def test_the_provider_choice_is_the_providers_table() -> None:
+    assert [choice.value for choice in ProviderName] == list(PROVIDERS)
 
 
 def test_unknown_provider_is_refused_by_the_choice() -> None:
