@@ -2,8 +2,9 @@
 
 The key and base URL come from the provider's environment variables (`ProviderSpec.api_key_env`,
 `ProviderSpec.base_url_env`), never from a flag, so they stay out of shell history and process lists.
-Retries, timeouts and concurrency come from the rollout's settings (`RolloutSettings.transfer_settings`),
-so ``LLMFILES_MAX_RETRIES`` means the same here as in a service.
+Retries, timeouts and concurrency come from ``LLMFILES_MAX_RETRIES``, ``LLMFILES_TIMEOUT_S`` and
+``LLMFILES_MAX_CONCURRENCY`` (`load_transfer_settings`), as in a service; the rollout's other settings are
+not read, so a flag file that is not there yet never stops a transfer.
 
 Standard output carries results only, as plain tab-separated lines for scripts; progress bars, log lines
 (retries, reconciles) and errors go to standard error, so ``llmfiles upload a b | cut -f1`` is exactly the
@@ -40,7 +41,7 @@ from typer.core import TyperArgument, TyperCommand
 from llmfiles._errors import ConfigError, LLMFilesError
 from llmfiles.observe import configure_logging
 from llmfiles.providers import PROVIDERS, ProviderSpec
-from llmfiles.rollout import load_settings
+from llmfiles.rollout import load_transfer_settings
 from llmfiles.transfer import AsyncFilesClient, UploadResult
 from llmfiles.transfer import Progress as ProgressCallback
 
@@ -231,7 +232,7 @@ def _client(spec: ProviderSpec) -> AsyncFilesClient:
     if not api_key:
         _fail_usage(f"{spec.api_key_env} is not set; export the {spec.name} API key in it and run again")
     try:
-        settings = load_settings().transfer_settings()
+        settings = load_transfer_settings()
     except ConfigError as exc:
         _fail_usage(str(exc))
     try:

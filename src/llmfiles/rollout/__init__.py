@@ -41,7 +41,7 @@ from llmfiles.rollout._gates import (
     evaluate,
 )
 from llmfiles.rollout._judge import JudgeVerdict, LatencyJudgement, RateJudgement, judge_latency, judge_rate
-from llmfiles.rollout._settings import RolloutSettings, load_settings
+from llmfiles.rollout._settings import RolloutSettings, load_settings, load_transfer_settings
 
 __all__ = [
     "BUCKETS",
@@ -85,6 +85,7 @@ __all__ = [
     "judge_latency",
     "judge_rate",
     "load_settings",
+    "load_transfer_settings",
     "normalized_hash",
     "threshold",
 ]

@@ -291,6 +291,13 @@ def test_max_concurrency_from_the_environment_takes_effect(
     assert _most_in_flight(uploads(mock)) == in_flight
 
 
+def test_the_rollouts_own_settings_never_stop_a_transfer(mock: Any, tmp_path: Path) -> None:
+    env = kimi(mock, LLMFILES_FLAG_FILE=str(tmp_path / "not-yet.json"), LLMFILES_STAGE="bogus")
+    result = run(["upload", str(write(tmp_path / "a.txt"))], env)
+    assert result.exit_code == 0, result.output
+    assert len(uploads(mock)) == 1
+
+
 def test_a_bad_transfer_variable_is_a_usage_error_naming_it(tmp_path: Path) -> None:
     env = {"MOONSHOT_API_KEY": "sk-cli", "LLMFILES_MAX_CONCURRENCY": "0"}
     result = run(["upload", str(write(tmp_path / "a.txt"))], env)
