@@ -48,7 +48,8 @@ from llmfiles.transfer import Progress as ProgressCallback
 T = TypeVar("T")
 
 TRANSFER_FAILED = 1
-"""Exit status when a transfer failed (the provider refused, the connection broke, a hash differed)."""
+"""Exit status when a transfer failed (the provider refused, the connection broke, a hash differed), or an
+upload's outcome is unsettled (`UploadMayExistError`: the message lists the candidate ids)."""
 USAGE_ERROR = 2
 """Exit status for a usage or configuration problem found before anything was sent (click's own code)."""
 INTERRUPTED_SIGINT = 130
@@ -56,7 +57,8 @@ INTERRUPTED_SIGTERM = 143
 """128 + the signal's number, as shells report it; what was in flight was cancelled and cleaned up."""
 
 EXIT_CODES = (
-    "Exit codes: 0 all done; 1 a transfer failed; 2 usage or configuration error (bad option, missing "
+    "Exit codes: 0 all done; 1 a transfer failed (or an upload whose answer was lost may exist: the "
+    "error lists the candidate file ids); 2 usage or configuration error (bad option, missing "
     "file, purpose the provider does not accept, bad --sha256, missing key, bad base URL or LLMFILES_* "
     "value), nothing sent; 130/143 interrupted by SIGINT/SIGTERM, nothing partial kept."
 )

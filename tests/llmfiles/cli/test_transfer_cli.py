@@ -206,7 +206,9 @@ def test_help_names_the_variables_purposes_and_exit_codes() -> None:
     for text in (upload_help, download_help):
         for name in ("MOONSHOT_API_KEY", "ZHIPUAI_BASE_URL", "LLMFILES_MAX_RETRIES", "LLMFILES_TIMEOUT_S"):
             assert name in text
-        assert "Exit codes: 0 all done; 1 a transfer failed; 2 usage or configuration error" in flat(text)
+        assert "Exit codes: 0 all done; 1 a transfer failed" in flat(text)
+        assert "2 usage or configuration error" in flat(text)
+        assert "130/143 interrupted by SIGINT/SIGTERM" in flat(text)
         assert "kimi|glm" in text
         assert "list[Path]" not in text
         assert "{" not in text.split("\n\n")[0]  # the usage line: `FILE...`, not typer's `{files}...`
@@ -224,6 +226,7 @@ def test_verbosity_flags_choose_what_reaches_stderr(mock: Any, tmp_path: Path) -
     source = write(tmp_path / "a.txt")
     results = {}
     for flag in ("", "-v", "--quiet"):
+        mock.reset()  # a fresh account each time: the same bytes stored twice would be ambiguous
         first_upload_fails(mock, {"kind": "error", "status": 503})  # a retry warning
         results[flag] = run(["upload", str(source), *([flag] if flag else [])], kimi(mock))
 
@@ -240,6 +243,7 @@ def test_verbose_shows_info_lines(mock: Any, tmp_path: Path) -> None:
     source = write(tmp_path / "a.jsonl", b'{"n": 1}\n')
     outputs = []
     for flag in ("", "-v"):
+        mock.reset()  # a fresh account each time: the same bytes stored twice would be ambiguous
         first_upload_fails(mock, {"kind": "lost_response"})  # stored, answer lost: found by the listing
         result = run(
             ["upload", str(source), "--provider", "glm", "--purpose", "batch", *([flag] if flag else [])], env
