@@ -135,7 +135,9 @@ def create_app(config: ServiceConfig) -> Starlette:
             events = stack.enter_context(EventLog(config.events_path))
             ledger = stack.enter_context(config.ledger_path.open("a", encoding="utf-8"))
             client = await stack.enter_async_context(
-                AsyncFilesClient(KIMI, api_key=config.api_key, base_url=config.provider_url)
+                AsyncFilesClient(
+                    KIMI, api_key=config.api_key, base_url=config.provider_url, settings=config.transfer
+                )
             )
             dedup = None
             if registry is not None:
