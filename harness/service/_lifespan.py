@@ -22,6 +22,7 @@ from harness.service._cleaner import Cleaner
 from harness.service._config import ServiceConfig
 from harness.service._dedup import QuotaGuard, RegistryMetrics, clean_pass
 from harness.service._ledger import Ledger
+from harness.service._spool import SpoolSlots
 from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import EventLog, Recorder, RolloutMetrics
 from llmfiles.providers import KIMI
@@ -52,7 +53,7 @@ class Live:
         dispatcher: picks the arm per caller and records each upload.
         ledger: the uploads answered as done; scopes what callers may see.
         dedup: the registry side, None with ``registry="none"``.
-        spools: one slot per request body on local disk (`ServiceConfig.max_spools`).
+        spools: the directories request bodies are spooled in, one per request at a time.
         metrics: the Prometheus metrics ``/metrics`` serves.
         flags: the percentage in force (pinned to 0 by a rollback).
     """
@@ -62,7 +63,7 @@ class Live:
     dispatcher: Dispatcher[UploadResult]
     ledger: Ledger
     dedup: Dedup | None
-    spools: asyncio.Semaphore
+    spools: SpoolSlots
     metrics: RolloutMetrics
     flags: OverridableFlagSource
 
@@ -128,7 +129,7 @@ class Lifespan:
             if controller is not None:
                 checks = asyncio.create_task(check_every(controller, config.check_interval_s))
                 stack.push_async_callback(_cancel, checks)
-            spools = asyncio.Semaphore(config.max_spools)
+            spools = SpoolSlots(config.workdir / "bodies", config.max_spools)
             yield {"live": Live(config, client, dispatcher, ledger, dedup, spools, metrics, flags)}
 
     async def _open_dedup(
@@ -158,7 +159,8 @@ class Lifespan:
             metrics=registry_metrics,
         )
         # Entered after the registry and the client, so it stops before they close.
-        cleaner = await stack.enter_async_context(Cleaner(clean))
+        # A quarter second apart: under load a pass then covers dozens of releases at once.
+        cleaner = await stack.enter_async_context(Cleaner(clean, min_interval_s=0.25))
         return Dedup(opened, cleaner, guard, registry_metrics)
 
 

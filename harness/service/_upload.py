@@ -8,9 +8,9 @@ file id, marked ``"deduplicated": true``, and leave no event, since no arm ran.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
+from pathlib import Path
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from harness.service._dedup import release_file, upload_once
 from harness.service._errors import BAD_INPUT, error_response, failure
 from harness.service._lifespan import Dedup, Live, live
-from harness.service._spool import Spooled, spool
+from harness.service._spool import Spooled, SpoolsBusyError, spool
 from llmfiles import ClaimLostError, LLMFilesError, RegistryError
 from llmfiles.providers import KIMI
 from llmfiles.registry import ContentKey
@@ -33,24 +33,20 @@ async def upload(request: Request) -> Response:
     state = live(request)
     config = state.config
     try:
-        async with asyncio.timeout(config.body_timeout_s):
-            await state.spools.acquire()
-    except TimeoutError:
+        async with state.spools.lend(config.body_timeout_s) as slot:
+            return await _upload(request, state, slot)
+    except SpoolsBusyError:
         message = (
             f"all {config.max_spools} upload slots stayed busy for {config.body_timeout_s:g} s; retry later"
         )
         return failure("ServiceBusy", message, 503, headers={"Retry-After": "1"})
-    try:
-        return await _upload(request, state)
-    finally:
-        state.spools.release()
 
 
-async def _upload(request: Request, state: Live) -> Response:
+async def _upload(request: Request, state: Live, slot: Path) -> Response:
     config = state.config
     user = request.headers.get("x-user") or uuid.uuid4().hex
     try:
-        spooled = await spool(request, config.workdir, max_bytes=config.max_body_bytes)
+        spooled = await spool(request, slot, max_bytes=config.max_body_bytes)
     except BAD_INPUT as exc:
         return error_response(exc)
     key = ContentKey(KIMI.name, config.purpose, spooled.sha256)
@@ -102,7 +98,7 @@ async def _send(state: Live, spooled: Spooled, user: str) -> str:
 
 
 async def _send_within_quota(state: Live, dedup: Dedup, spooled: Spooled, user: str) -> str:
-    await dedup.guard.make_room()
+    await dedup.guard.make_room(spooled.size)
     return await _send(state, spooled, user)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
@@ -16,8 +17,9 @@ from harness import find_lost
 from harness.service import NO_REGISTRY, ServiceConfig, create_app
 from harness.service.__main__ import main
 from harness.service._cleaner import Cleaner
+from harness.service._dedup import QuotaGuard, RegistryMetrics
 from llmfiles import ConfigError
-from llmfiles.registry import ContentKey, open_registry
+from llmfiles.registry import ContentKey, Usage, open_registry
 from llmfiles.rollout import CheckResult, RolloutController
 from mock_provider import MockProvider
 
@@ -68,8 +70,10 @@ def _ledger(path: Path) -> list[dict[str, Any]]:
 
 
 def _no_spooled_bodies(workdir: Path) -> bool:
-    """Only the default registry's files may stay in the workdir, never a spool directory."""
-    return all(p.name.startswith("registry.db") for p in workdir.iterdir())
+    """No request body left in any spool slot, and nothing but the slots and the registry beside them."""
+    bodies = [p for slot in (workdir / "bodies").iterdir() for p in slot.iterdir()]
+    others = [p for p in workdir.iterdir() if p.name != "bodies" and not p.name.startswith("registry.db")]
+    return bodies == others == []
 
 
 @pytest.fixture
@@ -343,7 +347,7 @@ def test_without_a_registry_every_request_uploads(mock: MockProvider, tmp_path: 
     assert [a["deduplicated"] for a in answers] == [False, False]
     assert len(_uploads(mock)) == 2
     assert deleted.json() == {"file_id": answers[0]["file_id"], "references": 0, "kept": False}
-    assert list((tmp_path / "spool").iterdir()) == []
+    assert _no_spooled_bodies(tmp_path / "spool")
 
 
 async def test_a_registry_reference_survives_in_the_database(mock: MockProvider, tmp_path: Path) -> None:
@@ -431,3 +435,61 @@ async def test_the_controller_checks_in_a_worker_thread_while_the_loop_serves(
         while len(threads) < 2:
             await asyncio.sleep(0.01)
     assert threading.get_ident() not in threads
+
+
+async def test_cleaner_spaces_passes_but_exit_runs_what_was_asked_at_once() -> None:
+    gate = _Gate()
+    async with Cleaner(gate, min_interval_s=0.3) as cleaner:
+        await cleaner.wait(cleaner.request())
+        tickets = [cleaner.request() for _ in range(5)]
+        await asyncio.sleep(0.05)
+        assert gate.runs == 1  # the next pass waits out the interval, then serves all five
+        await cleaner.wait(tickets[-1])
+        assert gate.runs == 2
+    gate = _Gate()
+    async with Cleaner(gate, min_interval_s=60, stop_timeout_s=5) as cleaner:
+        await cleaner.wait(cleaner.request())
+        cleaner.request()  # asked during the interval: the exit neither drops it nor waits a minute
+    assert gate.runs == 2
+
+
+async def test_the_quota_guard_asks_the_registry_only_when_its_estimate_could_be_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [0.0]
+    asked = []
+    async with open_registry(f"sqlite:///{tmp_path / 'r.db'}") as registry:
+        usage = registry.usage
+
+        async def counted(provider: str, **kwargs: Any) -> Usage:
+            asked.append(now[0])
+            return await usage(provider, **kwargs)
+
+        monkeypatch.setattr(registry, "usage", counted)
+
+        async def nothing_to_delete(file_id: str) -> None:
+            raise AssertionError(f"nothing is unreferenced, yet {file_id} was deleted")
+
+        guard = QuotaGuard(
+            registry,
+            "kimi",
+            delete=nothing_to_delete,
+            max_files=3,
+            max_bytes=10**6,
+            metrics=RegistryMetrics(CollectorRegistry()),
+            refresh_s=1.0,
+            clock=lambda: now[0],
+        )
+        for _ in range(4):  # one answer (0 files), then 1, 2, 3 files let through without asking
+            await guard.make_room(10)
+        assert asked == [0.0]
+        await guard.make_room(10)  # a 4th could pass 3: ask
+        assert asked == [0.0, 0.0]
+        now[0] = 0.5
+        await guard.make_room(10)  # the fresh answer (0 files) leaves room: no question
+        assert asked == [0.0, 0.0]
+        now[0] = 1.0
+        await guard.make_room(10)  # the answer is a refresh old
+        assert asked == [0.0, 0.0, 1.0]
+        await guard.make_room(2 * 10**6)  # too big for the estimate: ask
+        assert asked == [0.0, 0.0, 1.0, 1.0]

@@ -28,9 +28,13 @@ class Running:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def spool_dirs(self) -> list[Path]:
-        """Request bodies on disk now (the registry's database is the only other thing kept there)."""
-        return [p for p in self.workdir.iterdir() if not p.name.startswith("registry.db")]
+    def spooled(self) -> list[Path]:
+        """Request bodies on disk now, and anything else but the slots and the registry's database."""
+        bodies = [p for slot in (self.workdir / "bodies").iterdir() for p in slot.iterdir()]
+        others = [
+            p for p in self.workdir.iterdir() if p.name != "bodies" and not p.name.startswith("registry")
+        ]
+        return bodies + others
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")

@@ -46,7 +46,7 @@ def test_a_declared_110_mb_body_is_refused_before_a_byte_is_read(service: Runnin
     assert body["error"] == "FileTooLargeError"
     assert str(_LIMIT) in body["message"]
     assert str(service.workdir) not in body["message"]
-    assert service.spool_dirs() == []
+    assert service.spooled() == []
 
 
 @pytest.mark.slow
@@ -68,7 +68,7 @@ def test_a_streamed_body_is_cut_off_at_the_providers_limit(service: Running) -> 
     assert answer.status_code == 413
     assert answer.json()["error"] == "FileTooLargeError"
     assert str(service.workdir) not in answer.json()["message"]
-    assert service.spool_dirs() == []
+    assert service.spooled() == []
 
 
 def test_an_empty_body_is_a_400_that_names_the_problem(service: Running, mock: MockProvider) -> None:
@@ -79,4 +79,4 @@ def test_an_empty_body_is_a_400_that_names_the_problem(service: Running, mock: M
             assert answer.json()["error"] == "ConfigError"
             assert "empty" in answer.json()["message"]
     assert [e for e in mock.journal() if e["operation"] == "upload"] == []
-    assert service.spool_dirs() == []
+    assert service.spooled() == []

@@ -65,7 +65,7 @@ def test_a_stalled_body_is_answered_408_and_its_spool_removed(service: Running) 
         status, body = _answer(sock)
     assert status == 408
     assert body["error"] == "RequestTimeout"
-    assert service.spool_dirs() == []
+    assert service.spooled() == []
     log = service.log_text()
     assert log.count("request aborted") == 1
     assert "Traceback" not in log
@@ -82,7 +82,7 @@ def test_a_client_that_hangs_up_mid_body_leaves_one_log_line_and_no_spool(servic
     assert log.count("request aborted") == 1
     assert "client disconnected" in log
     assert "Traceback" not in log
-    assert service.spool_dirs() == []
+    assert service.spooled() == []
 
 
 def test_no_more_bodies_are_spooled_at_once_than_max_spools(service: Running) -> None:
