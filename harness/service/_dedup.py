@@ -26,7 +26,7 @@ from llmfiles.registry import (
     ensure_uploaded,
 )
 
-__all__ = ["QuotaGuard", "RegistryMetrics", "clean_pass", "release_file", "upload_once"]
+__all__ = ["QuotaGuard", "RegistryMetrics", "clean_pass", "release_file", "release_held", "upload_once"]
 
 _log = structlog.get_logger(__name__)
 
@@ -102,6 +102,19 @@ async def release_file(registry: UploadRegistry, key: ContentKey, file_id: str) 
         await registry.acquire(key)
         return None
     return record
+
+
+async def release_held(registry: UploadRegistry, key: ContentKey) -> UploadRecord | None:
+    """Give back a reference the service itself took for an answer it sent (``--delete-after``).
+
+    A held reference keeps its record: nothing can clean it up or upload the content afresh while it
+    is held, so the check `release_file` makes first is not needed. One registry transaction instead of
+    two on every upload's way out.
+    """
+    try:
+        return await registry.release(key)
+    except ReferenceCountError:
+        return None
 
 
 async def _clean(

@@ -16,7 +16,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from harness.service._dedup import release_file, upload_once
+from harness.service._dedup import release_held, upload_once
 from harness.service._errors import BAD_INPUT, error_response, failure
 from harness.service._lifespan import Dedup, Live, live
 from harness.service._spool import Spooled, SpoolsBusyError, spool
@@ -88,7 +88,7 @@ async def _upload(request: Request, state: Live, slot: Path) -> Response:
         if state.dedup is None:
             cleanup = BackgroundTask(_delete_quietly, state.client, file_id)
         else:
-            cleanup = BackgroundTask(_release_quietly, state.dedup, key, file_id)
+            cleanup = BackgroundTask(_release_quietly, state.dedup, key)
     return JSONResponse(done, background=cleanup)
 
 
@@ -108,9 +108,9 @@ async def _delete_quietly(client: AsyncFilesClient, file_id: str) -> None:
         await client.delete(file_id)
 
 
-async def _release_quietly(dedup: Dedup, key: ContentKey, file_id: str) -> None:
+async def _release_quietly(dedup: Dedup, key: ContentKey) -> None:
     """Best-effort release after the answer went out; a failure only keeps the file referenced."""
     with contextlib.suppress(RegistryError):
-        record = await release_file(dedup.registry, key, file_id)
+        record = await release_held(dedup.registry, key)
         if record is not None and record.refcount == 0:
             dedup.cleaner.request()
