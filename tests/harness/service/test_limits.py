@@ -69,6 +69,10 @@ def test_a_streamed_body_is_cut_off_at_the_providers_limit(service: Running) -> 
     assert answer.json()["error"] == "FileTooLargeError"
     assert str(service.workdir) not in answer.json()["message"]
     assert service.spooled() == []
+    # Cut off while streaming (one log line), not read to the end and refused by the upload afterwards.
+    log = service.log_text()
+    assert log.count("request aborted") == 1
+    assert "FileTooLargeError" in log
 
 
 def test_an_empty_body_is_a_400_that_names_the_problem(service: Running, mock: MockProvider) -> None:
