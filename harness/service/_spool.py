@@ -87,10 +87,13 @@ class SpoolSlots:
             SpoolsBusyError: none came free in time.
         """
         try:
-            async with asyncio.timeout(timeout_s):
-                slot = await self._free.get()
-        except TimeoutError:
-            raise SpoolsBusyError(f"no spool slot came free within {timeout_s:g} s") from None
+            slot = self._free.get_nowait()  # the common case: no timer to arm and cancel
+        except asyncio.QueueEmpty:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    slot = await self._free.get()
+            except TimeoutError:
+                raise SpoolsBusyError(f"no spool slot came free within {timeout_s:g} s") from None
         try:
             yield slot
         finally:
