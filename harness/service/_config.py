@@ -27,9 +27,9 @@ NO_REGISTRY = "none"
 
 #: Shortest bearer token accepted: 16 characters of `secrets.token_urlsafe` are 96 bits.
 MIN_TOKEN_CHARS = 16
-# 64 bodies of at most the purpose's limit (100 MB) bound the spool at about 6 GB; the load runs' 150 users
-# wait for slots only while 64 uploads are in flight, which the async arm clears in milliseconds.
-DEFAULT_MAX_SPOOLS = 64
+# Above the 150 users a load run drives (a load run on a busy box had 64 slots stay full for 10 s, so
+# one upload got a 503): the bound is there against hostile clients, not to queue honest ones.
+DEFAULT_MAX_SPOOLS = 256
 
 # A tenth of the account below its limits: room for files the registry does not know (an upload whose
 # answer was lost and never reconciled) and for uploads that go ahead when nothing more can be freed.
