@@ -40,6 +40,9 @@ class BenchConfig:
         split_keys: keys hashed for the split uniformity test.
         memory_peers: also measure the openai SDK and plain httpx in the memory case (5 more probes).
         rollback_interval_s: the controller's evaluation interval in the rollback case.
+        scale_levels: concurrency levels of the scale case, ascending (the last is the stall claim's).
+        scale_rounds: runs per client and level in the scale case (mirrored order, medians).
+        scale_memory_peers: also probe the peers' memory at every scale level (ours always).
     """
 
     quick: bool
@@ -55,6 +58,9 @@ class BenchConfig:
     split_keys: int = 1_000_000
     memory_peers: bool = False
     rollback_interval_s: float = 2.0
+    scale_levels: tuple[int, ...] = (8, 150)
+    scale_rounds: int = 2
+    scale_memory_peers: bool = False
 
     @classmethod
     def for_mode(cls, *, quick: bool, out: Path, seed: int = 0) -> BenchConfig:
@@ -70,6 +76,9 @@ class BenchConfig:
             files_per_level=128,
             memory_peers=True,
             flaky_uploads=1500,
+            scale_levels=(1, 8, 32, 64, 150),
+            scale_rounds=4,
+            scale_memory_peers=True,
         )
 
 

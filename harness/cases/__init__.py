@@ -11,6 +11,7 @@ from harness.cases._fallback import measure_fallback
 from harness.cases._memory import measure_memory
 from harness.cases._overhead import measure_overhead
 from harness.cases._rollback import measure_rollback
+from harness.cases._scale import measure_scale
 from harness.cases._singleflight import measure_single_flight
 from harness.cases._split import measure_split
 from harness.cases._stall import measure_stall
@@ -32,6 +33,7 @@ CASES: tuple[Case, ...] = (
         ("throughput.ratio", "latency.p50-drop", "latency.p99-drop", "timeouts.rate"),
         measure_throughput,
     ),
+    Case("scale", ("scale.stall-p99-150", "scale.lead"), measure_scale),
     Case("fallback", ("fallback.rate", "fallback.duplicates"), measure_fallback),
     Case("rollback", ("rollback.detect",), measure_rollback),
     Case("timeouts", ("timeouts.reduction",), measure_timeouts),

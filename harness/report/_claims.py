@@ -36,6 +36,7 @@ TOPICS = (
     "rollback",
     "fallback",
     "overhead",
+    "scale",
 )
 
 
@@ -157,6 +158,13 @@ CLAIMS: tuple[Claim, ...] = (
            "extra provider files (journal uploads with status 2xx) beyond one per request"),
     _claim("overhead.cpu", "< 1 % CPU overhead from sanitising/metrics", "<", 1, "%", "must",
            "CPU time of sanitize + event + metrics per upload / CPU time of the upload itself"),
+    _claim("scale.stall-p99-150", "150 uploads requested at once, default settings, keep the loop live",
+           "<=", 10, "ms", "must",
+           "ticker p99 lateness, 150 x 2 MB uploads started at once, SHA-256 on; median of mirrored rounds",
+           source="performance at scale"),
+    _claim("scale.lead", "at or below the best peer's p99 stall and wall time at every level", "<=", 1, "x",
+           "should", "worst ours / best peer over levels, p99 stall and wall, medians of mirrored rounds",
+           source="performance at scale"),
 )
 # fmt: on
 
