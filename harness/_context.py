@@ -42,6 +42,8 @@ class BenchConfig:
         rollback_interval_s: the controller's evaluation interval in the rollback case.
         scale_levels: concurrency levels of the scale case, ascending (the last is the stall claim's).
         scale_rounds: runs per client and level in the scale case (mirrored order, medians).
+        scale_min_files: transfers per run at least: low levels repeat their batch until they reach it,
+            so every level's stall percentiles rest on enough ticks.
         scale_memory_peers: also probe the peers' memory at every scale level (ours always).
     """
 
@@ -60,6 +62,7 @@ class BenchConfig:
     rollback_interval_s: float = 2.0
     scale_levels: tuple[int, ...] = (8, 150)
     scale_rounds: int = 2
+    scale_min_files: int = 32
     scale_memory_peers: bool = False
 
     @classmethod
@@ -78,6 +81,7 @@ class BenchConfig:
             flaky_uploads=1500,
             scale_levels=(1, 8, 32, 64, 150),
             scale_rounds=4,
+            scale_min_files=64,
             scale_memory_peers=True,
         )
 

@@ -27,8 +27,10 @@ from llmfiles.transfer import AsyncFilesClient
 
 __all__ = [
     "DOWNLOADERS",
+    "OURS",
     "PURPOSE",
     "UPLOADERS",
+    "UVLOOP_SUFFIX",
     "Peer",
     "children_cpu_s",
     "open_peer",
@@ -183,6 +185,9 @@ _FACTORIES: dict[str, _Factory] = {
     "httpx, streaming": lambda _spec, base: _Httpx(base),
     "curl": lambda _spec, base: _Curl(base),
 }
+OURS = "ours"
+#: A client name with this suffix is ours on a uvloop event loop (the ``uvloop`` extra).
+UVLOOP_SUFFIX = ", uvloop"
 #: Who uploads in the curves, ours first; curl has no loop, so it has wall and CPU figures only.
 UPLOADERS = ("ours", "AsyncOpenAI, file object", "httpx, file object", "aiohttp, MultipartWriter", "curl")
 #: Who downloads in the curves.

@@ -15,16 +15,19 @@ subprocess) at each level.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import shutil
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness._context import MB, BenchContext
 from harness.cases._arms import base_url
 from harness.cases._memory import probe
-from harness.cases._peers import DOWNLOADERS, UPLOADERS, children_cpu_s, open_peer
+from harness.cases._peers import DOWNLOADERS, OURS, UPLOADERS, UVLOOP_SUFFIX, children_cpu_s, open_peer
 from harness.cases._stall import stalls_during
 from harness.report._series import ScalePoint
 from harness.report._verdict import Measurement
@@ -34,7 +37,8 @@ from llmfiles.transfer import TransferSettings
 __all__ = ["SCALE_FILE_SIZE", "measure_scale", "mirrored"]
 
 SCALE_FILE_SIZE = 2 * MB
-_STALL_LIMIT_MS = 10.0
+
+Clock = Callable[[], float]
 
 
 def mirrored(names: Sequence[str], rounds: int) -> list[str]:
@@ -54,22 +58,40 @@ class _Run:
     errors: int
 
 
-async def _timed(
-    ctx: BenchContext, work: Callable[[], Awaitable[list[int | BaseException]]], *, has_loop: bool
+async def _one_run(
+    name: str, op: str, base: str, batches: list[list[Any]], warm: Path, dest: Path, clock: Clock
 ) -> _Run:
-    cpu_before = time.process_time() + children_cpu_s()
-    started = ctx.clock()
+    """One client moving every batch in turn, each batch requested at once, next to the 5 ms ticker.
+
+    Runs on whatever loop calls it (the bench's, or a uvloop one in a thread for ``ours, uvloop``).
+    """
     outcome: list[int | BaseException] = []
+    async with open_peer(name.removesuffix(UVLOOP_SUFFIX), base, warm=warm) as peer:
 
-    async def run() -> None:
-        outcome.extend(await work())
+        async def one(item: Any) -> int:
+            if op == "upload":
+                await peer.upload(item)
+                return SCALE_FILE_SIZE
+            return await peer.download(item, dest)
 
-    stalls = await stalls_during(run, ctx.clock)
-    wall = ctx.clock() - started
-    cpu = time.process_time() + children_cpu_s() - cpu_before
+        async def work() -> None:
+            for batch in batches:
+                outcome.extend(await asyncio.gather(*(one(i) for i in batch), return_exceptions=True))
+
+        cpu_before = time.process_time() + children_cpu_s()
+        started = clock()
+        stalls = await stalls_during(work, clock)
+        wall = clock() - started
+        cpu = time.process_time() + children_cpu_s() - cpu_before
     errors = [o for o in outcome if isinstance(o, BaseException)]
     moved = sum(o for o in outcome if isinstance(o, int))
-    return _Run(stalls if has_loop else [], wall, cpu, moved, len(errors))
+    return _Run(stalls if name != "curl" else [], wall / len(batches), cpu, moved, len(errors))
+
+
+def _on_uvloop(run: Coroutine[Any, Any, _Run]) -> _Run:
+    import uvloop
+
+    return uvloop.run(run)
 
 
 def _point(client: str, op: str, level: int, runs: list[_Run]) -> ScalePoint:
@@ -78,7 +100,6 @@ def _point(client: str, op: str, level: int, runs: list[_Run]) -> ScalePoint:
 
     p99 = [percentile(r.stalls_ms, 99) or 0.0 for r in runs if r.stalls_ms]
     worst = [max(r.stalls_ms) for r in runs if r.stalls_ms]
-    gbs = [r.bytes / 1e9 for r in runs]
     return ScalePoint(
         client=client,
         op=op,
@@ -87,53 +108,36 @@ def _point(client: str, op: str, level: int, runs: list[_Run]) -> ScalePoint:
         stall_p99_ms=spread(p99) if p99 else None,
         stall_max_ms=spread(worst) if worst else None,
         wall_s=spread([r.wall_s for r in runs]),
-        cpu_s_per_gb=spread([r.cpu_s / gb if gb else float("nan") for r, gb in zip(runs, gbs, strict=True)]),
+        cpu_s_per_gb=spread([r.cpu_s / (r.bytes / 1e9) if r.bytes else float("nan") for r in runs]),
         errors=sum(r.errors for r in runs),
     )
 
 
-async def _uploads(ctx: BenchContext, level: int, files: list[Path], warm: Path) -> list[ScalePoint]:
+def clients_for(op: str) -> tuple[str, ...]:
+    """Who runs `op` in the curves: ours, ours on uvloop when it is installed, then the peers."""
+    names = UPLOADERS if op == "upload" else DOWNLOADERS
+    extra = (OURS + UVLOOP_SUFFIX,) if importlib.util.find_spec("uvloop") else ()
+    return (names[0], *extra, *names[1:])
+
+
+async def _level(ctx: BenchContext, op: str, level: int, items: list[Any], warm: Path) -> list[ScalePoint]:
+    """Every client at `level`, mirrored rounds; each run moves `level` at once, batch after batch."""
     base = base_url(ctx, "glm")
-    runs: dict[str, list[_Run]] = {name: [] for name in UPLOADERS}
-    for name in mirrored(UPLOADERS, ctx.config.scale_rounds):
-        await asyncio.to_thread(ctx.mock.reset)
-        async with open_peer(name, base, warm=warm) as peer:
-
-            async def work(
-                upload: Callable[[Path], Awaitable[str]] = peer.upload,
-            ) -> list[int | BaseException]:
-                async def one(path: Path) -> int:
-                    await upload(path)
-                    return SCALE_FILE_SIZE
-
-                return await asyncio.gather(*(one(p) for p in files[:level]), return_exceptions=True)
-
-            runs[name].append(await _timed(ctx, work, has_loop=name != "curl"))
-    return [_point(name, "upload", level, runs[name]) for name in UPLOADERS]
-
-
-async def _downloads(ctx: BenchContext, level: int, ids: list[str], warm: Path) -> list[ScalePoint]:
-    base = base_url(ctx, "glm")
-    runs: dict[str, list[_Run]] = {name: [] for name in DOWNLOADERS}
-    for index, name in enumerate(mirrored(DOWNLOADERS, ctx.config.scale_rounds)):
-        dest = ctx.workdir / f"scale-dl-{index}"
+    batches = [items[i : i + level] for i in range(0, max(level, ctx.config.scale_min_files), level)]
+    names = clients_for(op)
+    runs: dict[str, list[_Run]] = {name: [] for name in names}
+    for index, name in enumerate(mirrored(names, ctx.config.scale_rounds)):
+        if op == "upload":
+            await asyncio.to_thread(ctx.mock.reset)
+        dest = ctx.workdir / f"scale-{op}-{index}"
         dest.mkdir()
-        async with open_peer(name, base, warm=warm) as peer:
-
-            async def work(
-                download: Callable[[str, Path], Awaitable[int]] = peer.download, into: Path = dest
-            ) -> list[int | BaseException]:
-                return await asyncio.gather(*(download(i, into) for i in ids[:level]), return_exceptions=True)
-
-            runs[name].append(await _timed(ctx, work, has_loop=name != "curl"))
-        await asyncio.to_thread(_remove_tree, dest)
-    return [_point(name, "download", level, runs[name]) for name in DOWNLOADERS]
-
-
-def _remove_tree(path: Path) -> None:
-    for child in path.iterdir():
-        child.unlink()
-    path.rmdir()
+        run = _one_run(name, op, base, batches, warm, dest, ctx.clock)
+        if name.endswith(UVLOOP_SUFFIX):
+            runs[name].append(await asyncio.to_thread(_on_uvloop, run))
+        else:
+            runs[name].append(await run)
+        await asyncio.to_thread(shutil.rmtree, dest)
+    return [_point(name, op, level, runs[name]) for name in names]
 
 
 async def _memory(ctx: BenchContext, level: int, files: list[Path], ids: list[str]) -> list[ScalePoint]:
@@ -141,8 +145,8 @@ async def _memory(ctx: BenchContext, level: int, files: list[Path], ids: list[st
     points = []
     limit = TransferSettings().max_concurrency
     for op, names in (("upload", UPLOADERS), ("download", DOWNLOADERS)):
-        for name in names if ctx.config.scale_memory_peers else ("ours",):
-            if name == "curl":
+        for name in names if ctx.config.scale_memory_peers else (OURS,):
+            if name == "curl":  # not a Python process: memray cannot see it
                 continue
             peak, _ = await probe(
                 ctx,
@@ -153,7 +157,7 @@ async def _memory(ctx: BenchContext, level: int, files: list[Path], ids: list[st
                 files=files[:level] if op == "upload" else (),
                 file_ids=ids[:level] if op == "download" else (),
             )
-            in_flight = min(level, limit) if name == "ours" else level
+            in_flight = min(level, limit) if name == OURS else level
             points.append(
                 ScalePoint(client=name, op=op, concurrency=level, peak_mb_per_transfer=peak / MB / in_flight)
             )
@@ -163,17 +167,18 @@ async def _memory(ctx: BenchContext, level: int, files: list[Path], ids: list[st
 async def measure_scale(ctx: BenchContext) -> list[Measurement]:
     levels = ctx.config.scale_levels
     top = max(levels)
-    files = [ctx.files.get(SCALE_FILE_SIZE, f"scale-{i}.bin") for i in range(top)]
+    count = max(top, ctx.config.scale_min_files)
+    files = [ctx.files.get(SCALE_FILE_SIZE, f"scale-{i}.bin") for i in range(count)]
     warm = ctx.files.get(1024, "scale-warm.bin")
     await asyncio.to_thread(ctx.mock.set_profile, "calm")
     points: list[ScalePoint] = []
     for level in levels:
-        points += await _uploads(ctx, level, files, warm)
+        points += await _level(ctx, "upload", level, files, warm)
     await asyncio.to_thread(ctx.mock.reset)
-    async with open_peer("ours", base_url(ctx, "glm")) as ours:
+    async with open_peer(OURS, base_url(ctx, "glm")) as ours:
         ids = list(await asyncio.gather(*(ours.upload(p) for p in files)))
     for level in levels:
-        points += await _downloads(ctx, level, ids, warm)
+        points += await _level(ctx, "download", level, ids, warm)
     for level in levels:
         points += await _memory(ctx, level, files, ids)
     ctx.data.scale += points
@@ -182,16 +187,16 @@ async def measure_scale(ctx: BenchContext) -> list[Measurement]:
 
 def _verdicts(points: list[ScalePoint], top: int) -> list[Measurement]:
     timed = [p for p in points if p.wall_s is not None]
-    ours_top = next(p for p in timed if p.client == "ours" and p.op == "upload" and p.concurrency == top)
+    ours_top = next(p for p in timed if p.client == OURS and p.op == "upload" and p.concurrency == top)
     assert ours_top.stall_p99_ms is not None
     behind: dict[str, list[str]] = {}
     worst_ratio = 0.0
     for point in timed:
-        if point.client != "ours" or point.op != "upload":
+        if point.client != OURS or point.op != "upload":
             continue
         peers = [
             p for p in timed
-            if p.op == "upload" and p.concurrency == point.concurrency and p.client != "ours"
+            if p.op == "upload" and p.concurrency == point.concurrency and not p.client.startswith(OURS)
         ]  # fmt: skip
         for figure in ("stall_p99_ms", "wall_s"):
             theirs = [getattr(p, figure)[0] for p in peers if getattr(p, figure) is not None]
