@@ -44,7 +44,10 @@ class BenchConfig:
         scale_rounds: runs per client and level in the scale case (mirrored order, medians).
         scale_min_files: transfers per run at least: low levels repeat their batch until they reach it,
             so every level's stall percentiles rest on enough ticks.
-        scale_memory_peers: also probe the peers' memory at every scale level (ours always).
+        scale_memory_full: probe memory at every scale level for every client; otherwise ours at the
+            top level only.
+        scale_file_size: size of each file the scale case moves.
+        scale_curl: include curl (a process per transfer) in the scale curves.
     """
 
     quick: bool
@@ -63,7 +66,9 @@ class BenchConfig:
     scale_levels: tuple[int, ...] = (8, 150)
     scale_rounds: int = 2
     scale_min_files: int = 32
-    scale_memory_peers: bool = False
+    scale_memory_full: bool = False
+    scale_file_size: int = MB // 2
+    scale_curl: bool = False
 
     @classmethod
     def for_mode(cls, *, quick: bool, out: Path, seed: int = 0) -> BenchConfig:
@@ -82,7 +87,9 @@ class BenchConfig:
             scale_levels=(1, 8, 32, 64, 150),
             scale_rounds=4,
             scale_min_files=64,
-            scale_memory_peers=True,
+            scale_memory_full=True,
+            scale_file_size=2 * MB,
+            scale_curl=True,
         )
 
 

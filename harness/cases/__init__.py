@@ -30,7 +30,14 @@ CASES: tuple[Case, ...] = (
     Case("stall", ("no-blocking.p99", "no-blocking.max"), measure_stall),
     Case(
         "throughput",
-        ("throughput.ratio", "latency.p50-drop", "latency.p99-drop", "timeouts.rate"),
+        (
+            "throughput.ratio",
+            "latency.p50-drop",
+            "latency.p99-drop",
+            "timeouts.rate",
+            "scale.curl-speed",
+            "scale.curl-cpu",
+        ),
         measure_throughput,
     ),
     Case("scale", ("scale.stall-p99-150", "scale.lead"), measure_scale),

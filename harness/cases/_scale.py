@@ -1,15 +1,17 @@
 """Scale case: uploads and downloads at rising concurrency, ours against the peers, same loop, same files.
 
-At every level N, N transfers of the same 2 MB files are requested at once (``asyncio.gather``), each
-client with its library's defaults (ours: `TransferSettings()`, so N above the default concurrency limit
-queues). Per run: the 5 ms ticker's lateness (p99, max), wall time, CPU seconds of this process (curl:
-of its processes) per GB moved.
+At every level N, N transfers of the same files (2 MB in the full run) are requested at once
+(``asyncio.gather``), batch after batch until the run has moved at least ``scale_min_files``, so low
+levels rest on as many ticks as high ones. Each client keeps its library's defaults (ours:
+`TransferSettings()`, so N above the default concurrency limit queues). Per run: the 5 ms ticker's
+lateness (p99, max), wall time per batch, CPU seconds of this process (curl: of its processes) per GB.
 
 Fairness: every client runs the same number of rounds, in mirrored order (ours, A, B, B, A, ours...), so
 a drift of the shared machine or of the mock's disk hits every client alike; the mock is reset before
-every run so each starts from the same empty store. Figures are medians over the rounds, with the
-spread (min..max) beside them. Peak memory per transfer comes from the memory probe (memray, own
-subprocess) at each level.
+every upload run so each starts from the same empty store. Figures are medians over the rounds, with
+the spread (min..max) beside them. Peak memory per transfer comes from the memory probe (memray, own
+subprocess): peak over the transfers in flight at once. ``ours, uvloop`` is ours on a uvloop loop run
+in a worker thread (the bench's own loop idles meanwhile), when the ``uvloop`` extra is installed.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ import importlib.util
 import shutil
 import statistics
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiofiles.os
+
 from harness._context import MB, BenchContext
 from harness.cases._arms import base_url
 from harness.cases._memory import probe
+from harness.cases._order import mirrored
 from harness.cases._peers import DOWNLOADERS, OURS, UPLOADERS, UVLOOP_SUFFIX, children_cpu_s, open_peer
 from harness.cases._stall import stalls_during
 from harness.report._series import ScalePoint
@@ -34,19 +39,9 @@ from harness.report._verdict import Measurement
 from llmfiles.observe import percentile
 from llmfiles.transfer import TransferSettings
 
-__all__ = ["SCALE_FILE_SIZE", "measure_scale", "mirrored"]
-
-SCALE_FILE_SIZE = 2 * MB
+__all__ = ["clients_for", "measure_scale"]
 
 Clock = Callable[[], float]
-
-
-def mirrored(names: Sequence[str], rounds: int) -> list[str]:
-    """Run order over `rounds`: forward, then backward, and so on (ours, a, b, b, a, ours, ...)."""
-    order: list[str] = []
-    for index in range(rounds):
-        order += names if index % 2 == 0 else list(reversed(names))
-    return order
 
 
 @dataclass(slots=True)
@@ -71,7 +66,7 @@ async def _one_run(
         async def one(item: Any) -> int:
             if op == "upload":
                 await peer.upload(item)
-                return SCALE_FILE_SIZE
+                return int((await aiofiles.os.stat(item)).st_size)
             return await peer.download(item, dest)
 
         async def work() -> None:
@@ -113,9 +108,9 @@ def _point(client: str, op: str, level: int, runs: list[_Run]) -> ScalePoint:
     )
 
 
-def clients_for(op: str) -> tuple[str, ...]:
-    """Who runs `op` in the curves: ours, ours on uvloop when it is installed, then the peers."""
-    names = UPLOADERS if op == "upload" else DOWNLOADERS
+def clients_for(op: str, *, curl: bool) -> tuple[str, ...]:
+    """Who runs `op` in the curves: ours, ours on uvloop when it is installed, the peers, maybe curl."""
+    names = [n for n in (UPLOADERS if op == "upload" else DOWNLOADERS) if curl or n != "curl"]
     extra = (OURS + UVLOOP_SUFFIX,) if importlib.util.find_spec("uvloop") else ()
     return (names[0], *extra, *names[1:])
 
@@ -124,7 +119,7 @@ async def _level(ctx: BenchContext, op: str, level: int, items: list[Any], warm:
     """Every client at `level`, mirrored rounds; each run moves `level` at once, batch after batch."""
     base = base_url(ctx, "glm")
     batches = [items[i : i + level] for i in range(0, max(level, ctx.config.scale_min_files), level)]
-    names = clients_for(op)
+    names = clients_for(op, curl=ctx.config.scale_curl)
     runs: dict[str, list[_Run]] = {name: [] for name in names}
     for index, name in enumerate(mirrored(names, ctx.config.scale_rounds)):
         if op == "upload":
@@ -145,7 +140,7 @@ async def _memory(ctx: BenchContext, level: int, files: list[Path], ids: list[st
     points = []
     limit = TransferSettings().max_concurrency
     for op, names in (("upload", UPLOADERS), ("download", DOWNLOADERS)):
-        for name in names if ctx.config.scale_memory_peers else (OURS,):
+        for name in names if ctx.config.scale_memory_full else (OURS,):
             if name == "curl":  # not a Python process: memray cannot see it
                 continue
             peak, _ = await probe(
@@ -168,7 +163,7 @@ async def measure_scale(ctx: BenchContext) -> list[Measurement]:
     levels = ctx.config.scale_levels
     top = max(levels)
     count = max(top, ctx.config.scale_min_files)
-    files = [ctx.files.get(SCALE_FILE_SIZE, f"scale-{i}.bin") for i in range(count)]
+    files = [ctx.files.get(ctx.config.scale_file_size, f"scale-{i}.bin") for i in range(count)]
     warm = ctx.files.get(1024, "scale-warm.bin")
     await asyncio.to_thread(ctx.mock.set_profile, "calm")
     points: list[ScalePoint] = []
@@ -179,7 +174,7 @@ async def measure_scale(ctx: BenchContext) -> list[Measurement]:
         ids = list(await asyncio.gather(*(ours.upload(p) for p in files)))
     for level in levels:
         points += await _level(ctx, "download", level, ids, warm)
-    for level in levels:
+    for level in levels if ctx.config.scale_memory_full else levels[-1:]:
         points += await _memory(ctx, level, files, ids)
     ctx.data.scale += points
     return _verdicts(points, top)

@@ -165,6 +165,12 @@ CLAIMS: tuple[Claim, ...] = (
     _claim("scale.lead", "at or below the best peer's p99 stall and wall time at every level", "<=", 1, "x",
            "should", "worst ours / best peer over levels, p99 stall and wall, medians of mirrored rounds",
            source="performance at scale"),
+    _claim("scale.curl-speed", "single 50 MB upload and download at 0.9x curl or better", ">=", 0.9, "x",
+           "should", "lower of ours / curl MB/s (median transfer), upload and download taking turns, `calm`",
+           source="performance at scale"),
+    _claim("scale.curl-cpu", "CPU per byte within 2x curl's", "<=", 2, "x", "should",
+           "higher of ours / curl CPU s/GB, same transfers as `scale.curl-speed`, curl's start-up off",
+           source="performance at scale"),
 )
 # fmt: on
 

@@ -6,6 +6,8 @@ so the plots can be redrawn from a finished run without measuring again.
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -70,10 +72,37 @@ class PeerFigure:
     unit: str
     theirs: float
     ours: float
+    rounds: int = 1
+    theirs_range: tuple[float, float] | None = None
+    ours_range: tuple[float, float] | None = None
+
+    @classmethod
+    def of_rounds(
+        cls, peer: str, figure: str, unit: str, theirs: Sequence[float], ours: Sequence[float]
+    ) -> PeerFigure:
+        """Medians of each side's per-round figures, with their ranges; both sides ran the same rounds."""
+        if len(theirs) != len(ours) or not ours:
+            raise ValueError(f"rounds differ or are missing: theirs={len(theirs)} ours={len(ours)}")
+        return cls(
+            peer,
+            figure,
+            unit,
+            statistics.median(theirs),
+            statistics.median(ours),
+            len(ours),
+            (min(theirs), max(theirs)),
+            (min(ours), max(ours)),
+        )
 
     @property
     def ratio(self) -> float:
         return self.ours / self.theirs if self.theirs else float("nan")
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> PeerFigure:
+        ranges = ("theirs_range", "ours_range")
+        fields: dict[str, Any] = {k: tuple(v) if k in ranges and v else v for k, v in row.items()}
+        return cls(**fields)
 
 
 Spread = tuple[float, float, float]
@@ -132,6 +161,6 @@ class Collected:
             stall_ms={k: list(v) for k, v in data.get("stall_ms", {}).items()},
             timeline=[TimelinePoint(**row) for row in data.get("timeline", [])],
             markers_s=dict(data.get("markers_s", {})),
-            peers=[PeerFigure(**row) for row in data.get("peers", [])],
+            peers=[PeerFigure.from_json(row) for row in data.get("peers", [])],
             scale=[ScalePoint.from_json(row) for row in data.get("scale", [])],
         )
