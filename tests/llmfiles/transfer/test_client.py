@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiofiles.os
 import httpx
 import pytest
 import respx
@@ -417,3 +418,44 @@ async def test_reconcile_never_adopts_a_file_this_client_already_returned(
     first = await kimi.upload(sample, purpose="file-extract")
     second = await kimi.upload(sample, purpose="file-extract")
     assert (first.file.id, second.file.id, second.reconciled) == ("first", "second", True)
+
+
+async def test_a_burst_of_uploads_queues_before_any_start_up_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """12 uploads at once with max_concurrency=2: two on the wire, two more ready, the rest not started."""
+    release = asyncio.Event()
+    on_wire = 0
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal on_wire
+        on_wire += 1
+        await request.aread()
+        await release.wait()
+        return httpx.Response(200, json=file_json())
+
+    started: list[Path] = []
+    real_stat = aiofiles.os.stat
+
+    async def counting_stat(path: Path) -> Any:  # a spy: the first start-up step of every upload
+        started.append(path)
+        return await real_stat(path)
+
+    monkeypatch.setattr(aiofiles.os, "stat", counting_stat)
+    paths = []
+    for n in range(12):
+        path = tmp_path / f"f{n}.txt"
+        path.write_bytes(b"x" * 100)
+        paths.append(path)
+    settings = TransferSettings(max_concurrency=2)
+    async with AsyncFilesClient(
+        KIMI, api_key=KEY, base_url=KIMI_URL, settings=settings, transport=httpx.MockTransport(handle)
+    ) as client:
+        uploads = asyncio.gather(*(client.upload(p, purpose="file-extract") for p in paths))
+        for _ in range(50):  # let every upload get as far as it can
+            await asyncio.sleep(0)
+        assert (on_wire, len(started)) == (2, 4)
+        release.set()
+        results = await uploads
+    assert len(results) == 12
+    assert sorted(started) == sorted(paths)
