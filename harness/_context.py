@@ -47,7 +47,7 @@ class BenchConfig:
         scale_memory_full: probe memory at every scale level for every client; otherwise ours at the
             top level only.
         scale_file_size: size of each file the scale case moves.
-        scale_curl: include curl (a process per transfer) in the scale curves.
+        scale_extras: also run curl (a process per transfer) and ours on uvloop in the scale curves.
     """
 
     quick: bool
@@ -68,7 +68,7 @@ class BenchConfig:
     scale_min_files: int = 32
     scale_memory_full: bool = False
     scale_file_size: int = MB // 2
-    scale_curl: bool = False
+    scale_extras: bool = False
 
     @classmethod
     def for_mode(cls, *, quick: bool, out: Path, seed: int = 0) -> BenchConfig:
@@ -89,7 +89,7 @@ class BenchConfig:
             scale_min_files=64,
             scale_memory_full=True,
             scale_file_size=2 * MB,
-            scale_curl=True,
+            scale_extras=True,
         )
 
 

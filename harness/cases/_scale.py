@@ -17,6 +17,7 @@ in a worker thread (the bench's own loop idles meanwhile), when the ``uvloop`` e
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import shutil
 import statistics
@@ -73,6 +74,9 @@ async def _one_run(
             for batch in batches:
                 outcome.extend(await asyncio.gather(*(one(i) for i in batch), return_exceptions=True))
 
+        # Every run starts from the same collector state: a full collection left over from whoever ran
+        # before (the peers' imports make plenty of objects) must not land in the next client's run.
+        gc.collect()
         cpu_before = time.process_time() + children_cpu_s()
         started = clock()
         stalls = await stalls_during(work, clock)
@@ -108,18 +112,18 @@ def _point(client: str, op: str, level: int, runs: list[_Run]) -> ScalePoint:
     )
 
 
-def clients_for(op: str, *, curl: bool) -> tuple[str, ...]:
-    """Who runs `op` in the curves: ours, ours on uvloop when it is installed, the peers, maybe curl."""
-    names = [n for n in (UPLOADERS if op == "upload" else DOWNLOADERS) if curl or n != "curl"]
-    extra = (OURS + UVLOOP_SUFFIX,) if importlib.util.find_spec("uvloop") else ()
-    return (names[0], *extra, *names[1:])
+def clients_for(op: str, *, extras: bool) -> tuple[str, ...]:
+    """Who runs `op` in the curves: ours, the peers; with `extras` also curl and ours on uvloop (if there)."""
+    names = [n for n in (UPLOADERS if op == "upload" else DOWNLOADERS) if extras or n != "curl"]
+    uvloop = (OURS + UVLOOP_SUFFIX,) if extras and importlib.util.find_spec("uvloop") else ()
+    return (names[0], *uvloop, *names[1:])
 
 
 async def _level(ctx: BenchContext, op: str, level: int, items: list[Any], warm: Path) -> list[ScalePoint]:
     """Every client at `level`, mirrored rounds; each run moves `level` at once, batch after batch."""
     base = base_url(ctx, "glm")
     batches = [items[i : i + level] for i in range(0, max(level, ctx.config.scale_min_files), level)]
-    names = clients_for(op, curl=ctx.config.scale_curl)
+    names = clients_for(op, extras=ctx.config.scale_extras)
     runs: dict[str, list[_Run]] = {name: [] for name in names}
     for index, name in enumerate(mirrored(names, ctx.config.scale_rounds)):
         if op == "upload":

@@ -10,6 +10,7 @@ medians of each round's figure, never one side's worst round with the other's on
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,7 @@ async def _rounds_with_peers(
         runs: dict[str, list[list[float]]] = {name: [] for name in clients}
         for name in mirrored(list(clients), ctx.config.scale_rounds):
             await asyncio.to_thread(ctx.mock.reset)
+            gc.collect()  # the same collector state for every run (see the scale case)
             runs[name].append(await stalls_during(clients[name], ctx.clock))
     figure = f"max loop stall, {STALL_FILES} x {_STALL_FILE_SIZE // MB} MB uploads"
     for name, stalls in runs.items():

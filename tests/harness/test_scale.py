@@ -17,7 +17,7 @@ def test_every_client_runs_the_same_rounds_at_every_level(tmp_path: Path) -> Non
     (tmp_path / "files").mkdir()
     config = BenchConfig(
         quick=True, out=tmp_path, scale_levels=(2, 5), scale_rounds=2, scale_min_files=4,
-        scale_file_size=MB // 8, scale_curl=True,
+        scale_file_size=MB // 8, scale_extras=True,
     )  # fmt: skip
     with MockProcess(data_dir=tmp_path / "mock", log_path=tmp_path / "mock.log") as mock:
         ctx = BenchContext(config, mock, tmp_path, FileFactory(tmp_path / "files"))
@@ -25,7 +25,7 @@ def test_every_client_runs_the_same_rounds_at_every_level(tmp_path: Path) -> Non
 
     timed = [p for p in ctx.data.scale if p.wall_s is not None]
     for op in ("upload", "download"):
-        expected = {(name, level) for name in clients_for(op, curl=True) for level in (2, 5)}
+        expected = {(name, level) for name in clients_for(op, extras=True) for level in (2, 5)}
         assert {(p.client, p.concurrency) for p in timed if p.op == op} == expected
     assert {p.rounds for p in timed} == {2}
     assert sum(p.errors for p in timed) == 0
