@@ -1,11 +1,13 @@
-"""The rollout of the async upload path: settings, flag sources, bucketing, dispatcher, gates, controller."""
+"""The rollout of the async upload path: settings, flags, bucketing, dispatcher, judge, gates, controller."""
 
 from llmfiles.rollout._bucket import BUCKETS, bucket, in_rollout, normalized_hash, threshold
 from llmfiles.rollout._controller import (
     CheckResult,
     PromotionResult,
+    RollbackReport,
     RolloutController,
     RolloutState,
+    RolloutStateStore,
     StateStore,
 )
 from llmfiles.rollout._dispatch import (
@@ -38,6 +40,7 @@ from llmfiles.rollout._gates import (
     StageGate,
     evaluate,
 )
+from llmfiles.rollout._judge import JudgeVerdict, LatencyJudgement, RateJudgement, judge_latency, judge_rate
 from llmfiles.rollout._settings import RolloutSettings, load_settings
 
 __all__ = [
@@ -57,15 +60,20 @@ __all__ = [
     "GateContext",
     "GateTable",
     "GateVerdict",
+    "JudgeVerdict",
+    "LatencyJudgement",
     "LegacyArm",
     "OpenFeatureFlagSource",
     "OverridableFlagSource",
     "PromotionResult",
+    "RateJudgement",
     "Reconcile",
+    "RollbackReport",
     "RollbackRules",
     "RolloutController",
     "RolloutSettings",
     "RolloutState",
+    "RolloutStateStore",
     "StageGate",
     "StateStore",
     "Uploaded",
@@ -74,6 +82,8 @@ __all__ = [
     "dispatched",
     "evaluate",
     "in_rollout",
+    "judge_latency",
+    "judge_rate",
     "load_settings",
     "normalized_hash",
     "threshold",
