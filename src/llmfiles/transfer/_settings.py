@@ -34,12 +34,11 @@ class TransferSettings:
             the loop's p99 stall under 10 ms with 150 uploads requested at once on two cores; 32 and 64
             cost ~20 % and ~90 % more event-loop CPU per GB (httpx's pool scans every connection per
             request) and stall longer, for no more throughput where the CPU is the limit.
-        chunk_size: bytes read from disk and hashed per worker-thread step of an upload, and the
-            batch size of a download's writes. A transfer holds a few chunks at its peak (the one being
-            sent, the next one, the socket's unsent rest, and now and then one more while the loop and
-            the workers interleave; the longer the file, the likelier that moment): 512 KiB reached
-            2.1-2.5 MB for 1 GiB on a busy machine, 256 KiB stays under 1 MB, for 7-18 % more upload
-            CPU per GB.
+        chunk_size: bytes read from disk and hashed per worker-thread step of an upload. An upload
+            holds a few chunks at its peak (the one being sent, the next one, the socket's unsent rest,
+            and now and then one more while the loop and the workers interleave; the longer the file,
+            the likelier that moment): 512 KiB reached 2.1-2.5 MB for 1 GiB on a busy machine, 256 KiB
+            stays under 1 MB, for 7-18 % more upload CPU per GB.
         reconcile_skew: seconds subtracted from the upload's start time when matching ``created_at``
             during reconciliation; provider clocks and whole-second timestamps drift a little.
         clock: wall-clock time in seconds since the epoch (injectable so tests need not sleep).
