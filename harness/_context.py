@@ -67,7 +67,7 @@ class BenchConfig:
     scale_rounds: int = 2
     scale_min_files: int = 32
     scale_memory_full: bool = False
-    scale_file_size: int = MB // 4
+    scale_file_size: int = MB // 2
     scale_extras: bool = False
 
     @classmethod

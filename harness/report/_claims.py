@@ -173,7 +173,7 @@ CLAIMS: tuple[Claim, ...] = (
            "production schedule and x1.5 in the note", source=JUDGE),
     _claim("scale.stall-p99-150", "150 uploads requested at once, default settings, keep the loop live",
            "<=", 10, "ms", "must",
-           "ticker p99 lateness, 150 uploads (2 MB each, quick 256 KiB) started at once, SHA-256 on; median "
+           "ticker p99 lateness, 150 uploads (2 MB each, quick 512 KiB) started at once, SHA-256 on; median "
            "of mirrored rounds",
            source="performance at scale"),
     _claim("scale.lead", "at or below the best peer's p99 stall and wall time at every level", "<=", 1, "x",
