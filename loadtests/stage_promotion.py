@@ -9,7 +9,7 @@ import uuid
 
 from locust import HttpUser, between, task
 
-from loadtests._payloads import pick_size, upload
+from loadtests._payloads import authorize, pick_size, upload
 
 
 class StageUser(HttpUser):
@@ -18,6 +18,7 @@ class StageUser(HttpUser):
     def on_start(self) -> None:
         self.user_id = f"user-{uuid.uuid4().hex[:10]}"
         self.rng = random.Random(self.user_id)
+        authorize(self.client)
 
     @task
     def upload_one(self) -> None:

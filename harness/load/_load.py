@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -197,6 +198,8 @@ def run_load(config: LoadConfig, console: Console) -> LoadResult:
     for stale in ("events.jsonl", "uploads.jsonl"):
         (config.out / stale).unlink(missing_ok=True)
     env = {"LLMFILES_LOAD_MAX_BYTES": str(config.max_file_bytes)} if config.max_file_bytes else {}
+    # One token per run, handed to the service and to Locust through the environment (not argv: ps shows it).
+    token = {"LLMFILES_SERVICE_TOKEN": secrets.token_urlsafe(32)}
     started = time.monotonic()
     # The mock's stored bytes can reach gigabytes in a long run; they live only as long as the run.
     with (
@@ -217,11 +220,11 @@ def run_load(config: LoadConfig, console: Console) -> LoadResult:
             service_args.append("--legacy-in-thread")
         if config.registry is not None:
             service_args += ["--registry", config.registry]
-        with ServerProcess(service_args, log_path=config.out / "service.log") as service:
+        with ServerProcess(service_args, log_path=config.out / "service.log", env=token) as service:
             console.print(
                 f"mock {mock.url} ({config.profile}) · service {service.url} (stage {config.stage:g}%)"
             )
-            locust_exit = _run_locust(config, service.url, {**os.environ, **env})
+            locust_exit = _run_locust(config, service.url, {**os.environ, **env, **token})
         journal = mock.journal()
     run_s = time.monotonic() - started
     lost = find_lost(_ledger(config.out / "uploads.jsonl"), journal)
