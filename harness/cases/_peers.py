@@ -10,6 +10,7 @@ measure the same code.
 from __future__ import annotations
 
 import asyncio
+import json
 import resource
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -41,7 +42,7 @@ __all__ = [
 PURPOSE: Any = "batch"
 _TIMEOUT_S = 120.0
 _READ = 256 * 1024
-"""Read size of the peers' streamed downloads (httpx's and aiohttp's iterators)."""
+"""Read size of httpx's streamed download (``aiter_bytes``)."""
 
 
 class Peer(Protocol):
@@ -161,8 +162,6 @@ class _Curl:
         return out.decode()
 
     async def upload(self, path: Path) -> str:
-        import json
-
         answer = await self._run("-F", f"file=@{path}", "-F", f"purpose={PURPOSE}", f"{self._base}/files")
         return str(json.loads(answer)["id"])
 

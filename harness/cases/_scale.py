@@ -88,7 +88,7 @@ async def _one_run(
 
 
 def _on_uvloop(run: Coroutine[Any, Any, _Run]) -> _Run:
-    import uvloop
+    import uvloop  # the optional extra: only imported when clients_for found it
 
     return uvloop.run(run)
 

@@ -500,8 +500,13 @@ async def test_a_burst_of_uploads_queues_before_any_start_up_work(
         KIMI, api_key=KEY, base_url=KIMI_URL, settings=settings, transport=httpx.MockTransport(handle)
     ) as client:
         uploads = asyncio.gather(*(client.upload(p, purpose="file-extract") for p in paths))
-        for _ in range(50):  # let every upload get as far as it can
-            await asyncio.sleep(0)
+
+        async def two_on_the_wire() -> None:
+            while on_wire < 2:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(two_on_the_wire(), 10)
+        await asyncio.sleep(0.2)  # time for any upload the gate let through to reach its stat
         assert (on_wire, len(started)) == (2, 4)
         release.set()
         results = await uploads
