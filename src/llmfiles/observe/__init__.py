@@ -6,7 +6,14 @@ from llmfiles.observe._files import atomic_write_text
 from llmfiles.observe._logging import REDACTED, configure_logging, redact_secrets
 from llmfiles.observe._memory import MemorySampler, process_rss
 from llmfiles.observe._metrics import RolloutMetrics
-from llmfiles.observe._recorder import ArmSummary, Comparison, Recorder, is_timeout, percentile
+from llmfiles.observe._recorder import (
+    ArmSummary,
+    Comparison,
+    Recorder,
+    compare_summaries,
+    is_timeout,
+    percentile,
+)
 
 __all__ = [
     "ARMS",
@@ -23,6 +30,7 @@ __all__ = [
     "Recorder",
     "RolloutMetrics",
     "atomic_write_text",
+    "compare_summaries",
     "configure_logging",
     "export_csv",
     "hash_key",

@@ -122,6 +122,20 @@ class Comparison:
     relative: Mapping[str, float | None]
 
 
+def compare_summaries(candidate: ArmSummary, control: ArmSummary) -> Comparison:
+    """The two arms side by side, with the relative change of each compared figure.
+
+    Every figure source (this process's `Recorder`, a fleet's Prometheus) builds its `Comparison` here,
+    so the gates judge the same shape whichever one fed them.
+    """
+    cand, ctrl = candidate.figures(), control.figures()
+    relative: dict[str, float | None] = {}
+    for name in _COMPARED:
+        new, old = cand[name], ctrl[name]
+        relative[name] = None if new is None or not old else (new - old) / old
+    return Comparison(candidate=candidate, control=control, relative=MappingProxyType(relative))
+
+
 class Recorder:
     """Keeps recent events and summarises them per arm; an event sink (`record`) for the dispatcher.
 
@@ -182,14 +196,9 @@ class Recorder:
         """Candidate and control over the same window, with the relative change of each figure."""
         span = self._span(window_s)
         events = self.events(window_s=window_s)
-        candidate = self._summarise(self.candidate, events, span)
-        control = self._summarise(self.control, events, span)
-        cand, ctrl = candidate.figures(), control.figures()
-        relative: dict[str, float | None] = {}
-        for name in _COMPARED:
-            new, old = cand[name], ctrl[name]
-            relative[name] = None if new is None or not old else (new - old) / old
-        return Comparison(candidate=candidate, control=control, relative=MappingProxyType(relative))
+        return compare_summaries(
+            self._summarise(self.candidate, events, span), self._summarise(self.control, events, span)
+        )
 
     def _span(self, window_s: float | None) -> float:
         if window_s is None:

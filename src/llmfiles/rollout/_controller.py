@@ -207,6 +207,17 @@ class RolloutController:
         return self.interval_s * (self.threshold + 1)
 
     @property
+    def failed_checks(self) -> int:
+        """The current streak of failed checks; a fleet controller carries it over from the lease."""
+        return self._failed
+
+    @failed_checks.setter
+    def failed_checks(self, value: int) -> None:
+        if value < 0:
+            raise ConfigError(f"failed_checks={value!r} must be >= 0")
+        self._failed = value
+
+    @property
     def state(self) -> RolloutState:
         return self._state
 

@@ -1,0 +1,190 @@
+"""`PrometheusFigures`: the arms' figures over the whole fleet, read from Prometheus with PromQL.
+
+Each instance exports `RolloutMetrics`; Prometheus scrapes them all. This reader answers the question the
+in-process `Recorder` answers for one process, ``compare(window_s=...)``, from the fleet's series, so the
+controller and ``llmfiles rollout evaluate`` feed the same gates and judge whichever source they use.
+The queries (``W`` the window in seconds, ``SEL`` the configured selector)::
+
+    sum by (arm, outcome) (increase(llmfiles_uploads_total{SEL}[Ws]))
+    sum by (arm) (increase(llmfiles_upload_bytes_total{SEL}[Ws]))
+    sum by (arm, error_type) (increase(llmfiles_upload_errors_total{SEL}[Ws]))
+    sum by (arm, le) (increase(llmfiles_upload_duration_seconds_bucket{SEL,outcome="success"}[Ws]))
+
+A histogram keeps no more than how many calls fell in each bucket, so each counted call becomes one
+latency at its bucket's midpoint; percentiles (nearest rank, as the recorder's) and the judge work on
+those. ``increase``
+extrapolates to the window's edges, so counts are rounded to whole calls.
+
+Queries are instant queries at an evaluation time (`at`), so a controller that took over late can judge
+each missed interval at its own end. Prometheus unreachable raises `SharedStateError`: the controller
+holds and says why, and never promotes or rolls back on figures it does not have.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+
+from llmfiles._errors import ConfigError, SharedStateError
+from llmfiles.observe import ArmSummary, Comparison, compare_summaries, is_timeout, percentile
+from llmfiles.observe._event import Arm
+
+Clock = Callable[[], float]
+
+
+class PrometheusFigures:
+    """Per-arm figures of the whole fleet over a window, in the shape the gates judge.
+
+    Args:
+        url: the Prometheus server, e.g. ``http://127.0.0.1:9090``.
+        selector: label matchers for our series, e.g. ``job="llmfiles"`` (empty: every series).
+        window_s: the longest window asked for (the stage window of the controller).
+        clock: the evaluation time when `compare` is not given one (wall-clock seconds).
+        timeout_s: per query.
+        candidate, control: the arms compared.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        selector: str = "",
+        window_s: float = 3600.0,
+        clock: Clock = time.time,
+        timeout_s: float = 5.0,
+        candidate: Arm = "async",
+        control: Arm = "legacy",
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"prometheus={url!r} must be an http:// or https:// URL")
+        if not window_s > 0:
+            raise ConfigError(f"window_s={window_s!r} must be > 0 seconds")
+        self.url = url.rstrip("/")
+        self.selector = selector
+        self.window_s = window_s
+        self.candidate: Arm = candidate
+        self.control: Arm = control
+        self._clock = clock
+        self._http = httpx.Client(timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def compare(self, *, window_s: float | None = None, at: float | None = None) -> Comparison:
+        """Candidate and control over ``(at - window_s, at]``.
+
+        Raises:
+            SharedStateError: Prometheus could not be reached or answered with an error.
+        """
+        span = self.window_s if window_s is None else window_s
+        if not 0 < span <= self.window_s:
+            raise ConfigError(f"window_s={window_s!r} must be > 0 and <= the reader's {self.window_s!r}")
+        when = self._clock() if at is None else at
+        rng = f"[{max(1, math.ceil(span))}s]"
+        sel = self.selector
+        counts = self._vector(f"sum by (arm, outcome) (increase(llmfiles_uploads_total{{{sel}}}{rng}))", when)
+        sizes = self._vector(f"sum by (arm) (increase(llmfiles_upload_bytes_total{{{sel}}}{rng}))", when)
+        errors = self._vector(
+            f"sum by (arm, error_type) (increase(llmfiles_upload_errors_total{{{sel}}}{rng}))", when
+        )
+        success_sel = f'{sel},outcome="success"' if sel else 'outcome="success"'
+        buckets = self._vector(
+            f"sum by (arm, le) (increase(llmfiles_upload_duration_seconds_bucket{{{success_sel}}}{rng}))",
+            when,
+        )
+        return compare_summaries(
+            self._summary(self.candidate, span, counts, sizes, errors, buckets),
+            self._summary(self.control, span, counts, sizes, errors, buckets),
+        )
+
+    def _summary(
+        self,
+        arm: Arm,
+        span: float,
+        counts: list[tuple[Mapping[str, str], float]],
+        sizes: list[tuple[Mapping[str, str], float]],
+        errors: list[tuple[Mapping[str, str], float]],
+        buckets: list[tuple[Mapping[str, str], float]],
+    ) -> ArmSummary:
+        outcomes: dict[str, int] = defaultdict(int)
+        for labels, value in counts:
+            if labels.get("arm") == arm:
+                outcomes[labels.get("outcome", "")] += round(value)
+        error_types = {
+            labels["error_type"]: round(value)
+            for labels, value in errors
+            if labels.get("arm") == arm and "error_type" in labels and round(value) > 0
+        }
+        latencies = histogram_samples(
+            [
+                (labels["le"], value)
+                for labels, value in buckets
+                if labels.get("arm") == arm and "le" in labels
+            ]
+        )
+        total = sum(outcomes.values())
+        return ArmSummary(
+            arm=arm,
+            window_s=span,
+            count=total,
+            successes=outcomes["success"],
+            failures=outcomes["failure"],
+            fallbacks=outcomes["fallback"],
+            timeouts=sum(n for name, n in error_types.items() if is_timeout(name)),
+            bytes=sum(round(value) for labels, value in sizes if labels.get("arm") == arm),
+            p50_s=percentile(latencies, 50),
+            p95_s=percentile(latencies, 95),
+            p99_s=percentile(latencies, 99),
+            throughput_per_s=total / span,
+            error_types=MappingProxyType(error_types),
+        )
+
+    def _vector(self, query: str, at: float) -> list[tuple[Mapping[str, str], float]]:
+        try:
+            response = self._http.get(
+                f"{self.url}/api/v1/query", params={"query": query, "time": f"{at:.3f}"}
+            )
+        except httpx.HTTPError as exc:
+            raise SharedStateError(f"prometheus={self.url!r} cannot be reached: {exc}") from exc
+        try:
+            body: dict[str, Any] = response.json()
+        except ValueError as exc:
+            raise SharedStateError(
+                f"prometheus={self.url!r} answered {response.status_code} without JSON"
+            ) from exc
+        if response.status_code != 200 or body.get("status") != "success":
+            raise SharedStateError(
+                f"prometheus={self.url!r} refused {query!r}: {body.get('error', response.status_code)}"
+            )
+        result = body.get("data", {}).get("result", [])
+        vector: list[tuple[Mapping[str, str], float]] = []
+        for item in result:
+            value = float(item["value"][1])
+            if math.isfinite(value):
+                vector.append((item.get("metric", {}), value))
+        return vector
+
+
+def histogram_samples(buckets: list[tuple[str, float]]) -> list[float]:
+    """One latency per counted call from cumulative bucket counts ``[(le, count), ...]``.
+
+    Each call is placed at its bucket's midpoint (the first bucket's at half its bound; the ``+Inf``
+    bucket's at the last finite bound): the best a histogram can say about where in its bucket it fell.
+    """
+    finite = sorted((float(le), count) for le, count in buckets if le != "+Inf")
+    inf = [count for le, count in buckets if le == "+Inf"]
+    samples: list[float] = []
+    lower, below = 0.0, 0
+    for bound, cumulative in finite:
+        total = round(cumulative)
+        samples.extend([(lower + bound) / 2] * max(0, total - below))
+        lower, below = bound, max(below, total)
+    if inf and finite:
+        samples.extend([finite[-1][0]] * max(0, round(inf[0]) - below))
+    return samples
