@@ -203,7 +203,6 @@ class PostgresFlagSource:
     def close(self) -> None:
         """Stop following the row and close the connections."""
         self._closing = True
-        self._task.cancel()
         self._worker.close()
 
     def __enter__(self) -> PostgresFlagSource:

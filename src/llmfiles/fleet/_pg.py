@@ -166,17 +166,20 @@ class PgWorker:
         self._closed = True
 
         async def shutdown() -> None:
+            others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
             if self._conn is not None and not self._conn.is_closed():
                 await self._conn.close(timeout=1.0)
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
 
         # Closing a broken connection has nothing left to report.
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=2.0)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=2.0)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     async def _with_connection(self, work: Callable[[asyncpg.Connection[Any]], Awaitable[T]]) -> T:
         if self._lock is None:
