@@ -3,17 +3,24 @@
 Each instance exports `RolloutMetrics`; Prometheus scrapes them all. This reader answers the question the
 in-process `Recorder` answers for one process, ``compare(window_s=...)``, from the fleet's series, so the
 controller and ``llmfiles rollout evaluate`` feed the same gates and judge whichever source they use.
-The queries (``W`` the window in seconds, ``SEL`` the configured selector)::
+The queries (``W`` the window in seconds, ``SEL`` the configured selector, ``Δ(m)`` short for
+``max_over_time(m[Ws]) - (m offset Ws or max_over_time(m[Ws]) * 0)``)::
 
-    sum by (arm, outcome) (increase(llmfiles_uploads_total{SEL}[Ws]))
-    sum by (arm) (increase(llmfiles_upload_bytes_total{SEL}[Ws]))
-    sum by (arm, error_type) (increase(llmfiles_upload_errors_total{SEL}[Ws]))
-    sum by (arm, le) (increase(llmfiles_upload_duration_seconds_bucket{SEL,outcome="success"}[Ws]))
+    sum by (arm, outcome) (Δ(llmfiles_uploads_total{SEL}))
+    sum by (arm) (Δ(llmfiles_upload_bytes_total{SEL}))
+    sum by (arm, error_type) (Δ(llmfiles_upload_errors_total{SEL}))
+    sum by (arm, le) (Δ(llmfiles_upload_duration_seconds_bucket{SEL,outcome="success"}))
+
+``Δ`` is a counter's value at the window's end minus its value at the window's start, or minus 0 for a
+series born inside the window (an error class seen for the first time). Why not ``increase()``: it
+extrapolates to the window's edges, which turned 35 calls into 40.8 when the last scrape came half an
+interval before the query, and it cannot see a series' first sample; the judge's rate tests need whole
+calls. ``Δ`` is exact for a counter that did not restart inside the window; an instance that did is
+counted from its old peak (rare, and it errs towards more calls, not fewer failures).
 
 A histogram keeps no more than how many calls fell in each bucket, so each counted call becomes one
 latency at its bucket's midpoint; percentiles (nearest rank, as the recorder's) and the judge work on
-those. ``increase``
-extrapolates to the window's edges, so counts are rounded to whole calls.
+those.
 
 Queries are instant queries at an evaluation time (`at`), so a controller that took over late can judge
 each missed interval at its own end. Prometheus unreachable raises `SharedStateError`: the controller
@@ -76,6 +83,12 @@ class PrometheusFigures:
     def close(self) -> None:
         self._http.close()
 
+    def __enter__(self) -> PrometheusFigures:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def compare(self, *, window_s: float | None = None, at: float | None = None) -> Comparison:
         """Candidate and control over ``(at - window_s, at]``.
 
@@ -87,17 +100,20 @@ class PrometheusFigures:
             raise ConfigError(f"window_s={window_s!r} must be > 0 and <= the reader's {self.window_s!r}")
         when = self._clock() if at is None else at
         rng = f"[{max(1, math.ceil(span))}s]"
+
+        def delta(series: str) -> str:
+            end = f"max_over_time({series}{rng})"
+            return f"({end} - ({series} offset {rng[1:-1]} or {end} * 0))"
+
         sel = self.selector
-        counts = self._vector(f"sum by (arm, outcome) (increase(llmfiles_uploads_total{{{sel}}}{rng}))", when)
-        sizes = self._vector(f"sum by (arm) (increase(llmfiles_upload_bytes_total{{{sel}}}{rng}))", when)
+        counts = self._vector(f"sum by (arm, outcome) {delta(f'llmfiles_uploads_total{{{sel}}}')}", when)
+        sizes = self._vector(f"sum by (arm) {delta(f'llmfiles_upload_bytes_total{{{sel}}}')}", when)
         errors = self._vector(
-            f"sum by (arm, error_type) (increase(llmfiles_upload_errors_total{{{sel}}}{rng}))", when
+            f"sum by (arm, error_type) {delta(f'llmfiles_upload_errors_total{{{sel}}}')}", when
         )
         success_sel = f'{sel},outcome="success"' if sel else 'outcome="success"'
-        buckets = self._vector(
-            f"sum by (arm, le) (increase(llmfiles_upload_duration_seconds_bucket{{{success_sel}}}{rng}))",
-            when,
-        )
+        histogram = f"llmfiles_upload_duration_seconds_bucket{{{success_sel}}}"
+        buckets = self._vector(f"sum by (arm, le) {delta(histogram)}", when)
         return compare_summaries(
             self._summary(self.candidate, span, counts, sizes, errors, buckets),
             self._summary(self.control, span, counts, sizes, errors, buckets),

@@ -45,9 +45,7 @@ def test_a_change_without_notification_is_picked_up_by_polling(
         reader.write(FlagState(enabled=True, percent=50.0))
         # An operator's UPDATE by hand sends no NOTIFY: the poll must find it.
         name = dsn.rsplit("/", 1)[1]
-        postgres_server.psql(
-            f"\\c {name}\nUPDATE llmfiles_flags SET percent = 0, version = version + 1"
-        )
+        postgres_server.psql(f"\\c {name}\nUPDATE llmfiles_flags SET percent = 0, version = version + 1")
         assert _within(1.0, lambda: reader.snapshot().percent == 0.0) is not None
 
 
@@ -77,7 +75,7 @@ def test_with_the_database_down_the_last_flags_stay_and_a_local_rollback_wins(tm
             pg.pause()
             assert _within(3.0, lambda: not flags.connected) is not None
             assert flags.snapshot().percent == 50.0  # last flags kept, not reset to a default
-            with pytest.raises(SharedStateError, match="cannot reach|took more than|failed"):
+            with pytest.raises(SharedStateError, match=r"cannot reach|took more than|failed"):
                 flags.write(FlagState(enabled=True, percent=100.0))
             local.write(FlagState(enabled=True, percent=0.0))  # the kill switch, written on the host
             assert flags.snapshot().effective_percent == 0.0
