@@ -104,12 +104,17 @@ class FleetController:
         if newest - first + 1 > self.max_catch_up:
             _log.warning("fleet_checks_skipped", first=first, upto=newest - self.max_catch_up)
             first = newest - self.max_catch_up + 1
-        failed = grant.failed_checks
         done: list[tuple[int, CheckResult]] = []
+        stage_key = grant.stage_key
+        failed = grant.failed_checks
         for slot in range(first, newest + 1):
-            self.controller.failed_checks = failed
             try:
                 with self._clock.at((slot + 1) * interval):
+                    # A streak belongs to one stage: a promotion or rollback since it was recorded ends it.
+                    self.controller.reload()
+                    if self.controller.stage_key != stage_key:
+                        stage_key, failed = self.controller.stage_key, 0
+                    self.controller.failed_checks = failed
                     result = self.controller.check()
             except SharedStateError as exc:
                 _log.warning("fleet_check_held", slot=slot, reason=str(exc))
@@ -120,11 +125,12 @@ class FleetController:
                 decision=result.verdict.decision.value,
                 failed_checks=result.failed_checks,
                 rolled_back=result.rolled_back,
+                stage_key=self.controller.stage_key,
             )
             if not recorded:
                 return FleetTick(False, tuple(done), held_because="lease lost during the check")
             done.append((slot, result))
-            failed = result.failed_checks
+            stage_key, failed = self.controller.stage_key, result.failed_checks
         return FleetTick(True, tuple(done))
 
     def run(self, stop: threading.Event, *, every_s: float | None = None) -> None:

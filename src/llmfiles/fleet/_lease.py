@@ -29,10 +29,10 @@ ON CONFLICT (name) DO UPDATE
        expires_at = EXCLUDED.expires_at,
        epoch = lease.epoch + CASE WHEN lease.holder = EXCLUDED.holder THEN 0 ELSE 1 END
  WHERE lease.holder = EXCLUDED.holder OR lease.expires_at < now()
-RETURNING epoch, last_slot, failed_checks, extract(epoch FROM now())
+RETURNING epoch, last_slot, failed_checks, stage_key, extract(epoch FROM now())
 """
 _RECORD_LEASE = """
-UPDATE llmfiles_controller_lease SET last_slot = $4, failed_checks = $5
+UPDATE llmfiles_controller_lease SET last_slot = $4, failed_checks = $5, stage_key = $6
  WHERE name = $1 AND holder = $2 AND epoch = $3 AND last_slot < $4 AND expires_at >= now()
 """
 _RECORD_CHECK = """
@@ -43,11 +43,13 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 
 @dataclass(frozen=True, slots=True)
 class LeaseGrant:
-    """The lease held: its epoch (the fence), the last slot checked, the failure streak, the DB's time."""
+    """The lease held: its epoch (the fence), the last slot checked, the failure streak and the stage it
+    belongs to (`RolloutController.stage_key`), and the database's time."""
 
     epoch: int
     last_slot: int
     failed_checks: int
+    stage_key: str
     now: float
 
 
@@ -95,19 +97,26 @@ class ControllerLease:
             row = await conn.fetchrow(_ACQUIRE, self.name, self.holder, float(self.ttl_s))
             if row is None:
                 return None
-            return LeaseGrant(int(row[0]), int(row[1]), int(row[2]), float(row[3]))
+            return LeaseGrant(int(row[0]), int(row[1]), int(row[2]), str(row[3]), float(row[4]))
 
         return self._worker.call(work, what=f"acquire controller lease {self.name!r}")
 
     def record(
-        self, grant: LeaseGrant, *, slot: int, decision: str, failed_checks: int, rolled_back: bool
+        self,
+        grant: LeaseGrant,
+        *,
+        slot: int,
+        decision: str,
+        failed_checks: int,
+        rolled_back: bool,
+        stage_key: str = "",
     ) -> bool:
         """Record the check of `slot` under `grant`'s epoch; False if the lease was lost or the slot done."""
 
         async def work(conn: asyncpg.Connection[Any]) -> bool:
             async with conn.transaction():
                 status = await conn.execute(
-                    _RECORD_LEASE, self.name, self.holder, grant.epoch, slot, failed_checks
+                    _RECORD_LEASE, self.name, self.holder, grant.epoch, slot, failed_checks, stage_key
                 )
                 if status != "UPDATE 1":
                     return False

@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS llmfiles_controller_lease (
     epoch bigint NOT NULL,
     expires_at timestamptz NOT NULL,
     last_slot bigint NOT NULL DEFAULT -1,
-    failed_checks integer NOT NULL DEFAULT 0
+    failed_checks integer NOT NULL DEFAULT 0,
+    stage_key text NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS llmfiles_controller_checks (
     name text NOT NULL,

@@ -207,6 +207,15 @@ class RolloutController:
         return self.interval_s * (self.threshold + 1)
 
     @property
+    def stage_key(self) -> str:
+        """Names the stage run in force (stage and start): a failure streak belongs to one stage run."""
+        return f"{self._state.stage}@{self._state.stage_started_at!r}"
+
+    def reload(self) -> None:
+        """Read the shared state again (another process may have promoted or rolled back)."""
+        self._reload()
+
+    @property
     def failed_checks(self) -> int:
         """The current streak of failed checks; a fleet controller carries it over from the lease."""
         return self._failed
