@@ -147,6 +147,16 @@ class ControllerLease:
 
         self._worker.call(work, what=f"release controller lease {self.name!r}")
 
+    def current(self) -> tuple[str, int] | None:
+        """Who holds the lease now and under which epoch (expired or not); None before anyone took it."""
+
+        async def work(conn: asyncpg.Connection[Any]) -> tuple[str, int] | None:
+            sql = "SELECT holder, epoch FROM llmfiles_controller_lease WHERE name = $1"
+            row = await conn.fetchrow(sql, self.name)
+            return None if row is None else (str(row[0]), int(row[1]))
+
+        return self._worker.call(work, what=f"read controller lease {self.name!r}")
+
     def checks(self) -> list[CheckRecord]:
         """Every recorded check, oldest first."""
 
