@@ -18,15 +18,30 @@ gate's tolerance); anything else is HOLD, with the judge's estimate of the sampl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import numpy as np
 
 from harness.load._figures import PhaseFigures, Tally
 from llmfiles.rollout import Decision
 from llmfiles.rollout._judge import JudgeVerdict, LatencyJudgement, RateJudgement, judge_latency, judge_rate
 
-__all__ = ["Criteria", "Judgement", "RunVerdict", "judge_run"]
+__all__ = [
+    "QUEUE_FACTOR",
+    "QUEUE_SLACK_MS",
+    "Criteria",
+    "Judgement",
+    "RunVerdict",
+    "judge_run",
+    "queue_check",
+]
+
+#: Locust's p50 may be at most this many times (the dispatcher's p50 + `QUEUE_SLACK_MS`): above it, what
+#: Locust measured was mostly a queue in front of the arms.
+QUEUE_FACTOR = 2.0
+QUEUE_SLACK_MS = 50.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +103,9 @@ def _pool(tallies: Sequence[Tally]) -> Tally:
     return Tally(tuple(s for t in tallies for s in t.latencies_s), sum(t.failures for t in tallies))
 
 
+_Compare = Callable[[str, Tally, Tally, "Criteria"], "Judgement"]
+
+
 def _latency(name: str, control: Tally, candidate: Tally, criteria: Criteria) -> Judgement:
     if min(control.n, candidate.n) < criteria.min_samples:
         reason = (
@@ -122,23 +140,85 @@ def _rate(name: str, control: Tally, candidate: Tally, criteria: Criteria) -> Ju
     return Judgement(name, result.verdict, result.reason, result)
 
 
+def queue_check(phases: Sequence[PhaseFigures]) -> dict[str, Any]:
+    """Locust's p50 against the dispatcher's, over every phase: did the run measure arms or a queue?"""
+    locust = [s for p in phases for s in p.service.latencies_s]
+    dispatcher = [s for p in phases for arm in p.arms for s in arm.tally.latencies_s]
+    if not locust or not dispatcher:
+        return {"locust_p50_ms": None, "dispatcher_p50_ms": None, "bound_ms": None, "within": None}
+    locust_p50 = float(np.median(locust) * 1000)
+    dispatcher_p50 = float(np.median(dispatcher) * 1000)
+    bound = QUEUE_FACTOR * (dispatcher_p50 + QUEUE_SLACK_MS)
+    return {
+        "locust_p50_ms": locust_p50,
+        "dispatcher_p50_ms": dispatcher_p50,
+        "bound_ms": bound,
+        "within": locust_p50 <= bound,
+    }
+
+
+def _sustained(queue: dict[str, Any]) -> Judgement:
+    name = "offered load sustained (Locust p50 <= 2 x (dispatcher p50 + 50 ms))"
+    if queue["within"] is None:
+        return Judgement(name, JudgeVerdict.INCONCLUSIVE, "no requests in any phase", None)
+    reason = f"Locust p50 {queue['locust_p50_ms']:.0f} ms, bound {queue['bound_ms']:.0f} ms" + (
+        "" if queue["within"] else "; the service queued requests: lower --rate"
+    )
+    return Judgement(name, JudgeVerdict.PASS if queue["within"] else JudgeVerdict.INCONCLUSIVE, reason, None)
+
+
+def _before_after(
+    name: str, compare: _Compare, pairs: Sequence[tuple[Tally, Tally]], criteria: Criteria, *, sustained: bool
+) -> Judgement:
+    """Control phases against candidate phases, pooled; a FAIL must hold in every pair and a steady service.
+
+    A shared machine drifts: another job's burst can land in one phase, and a service that cannot keep
+    up queues longer in every later phase. Neither is the stage's doing, so a FAIL stands only when the
+    service kept up with the offered load and each control/candidate pair fails on its own too.
+    """
+    pooled = compare(name, _pool([b for b, _ in pairs]), _pool([a for _, a in pairs]), criteria)
+    if pooled.verdict != JudgeVerdict.FAIL:
+        return pooled
+    if not sustained:
+        reason = f"{pooled.reason}; not a FAIL: the service did not keep up, so later phases queued longer"
+        return Judgement(name, JudgeVerdict.INCONCLUSIVE, reason, pooled.detail)
+    each = [compare(name, before, after, criteria) for before, after in pairs]
+    if all(j.verdict == JudgeVerdict.FAIL for j in each):
+        return pooled
+    reason = (
+        f"{pooled.reason}; not a FAIL: only some control/candidate pairs fail "
+        f"({', '.join(str(j.verdict) for j in each)}), which is drift, not the stage"
+    )
+    return Judgement(name, JudgeVerdict.INCONCLUSIVE, reason, pooled.detail)
+
+
 def judge_run(phases: Sequence[PhaseFigures], criteria: Criteria) -> RunVerdict:
     """Judge a run's phases: the new arm in the candidate phases, then the service if there are controls."""
     candidates = [p for p in phases if p.window.phase.role == "candidate"]
     controls = [p for p in phases if p.window.phase.role == "control"]
     new_arm = _pool([p.arm("async").tally for p in candidates])
     old_arm = _pool([p.arm("legacy").tally for p in candidates])
+    sustained = _sustained(queue_check(phases))
     judgements = [
         _latency("new arm latency vs legacy arm", old_arm, new_arm, criteria),
         _rate("new arm failed calls vs legacy arm", old_arm, new_arm, criteria),
     ]
     if controls:
-        after = _pool([p.service for p in candidates])
-        before = _pool([p.service for p in controls])
+        pairs = [(before.service, after.service) for before, after in zip(controls, candidates, strict=False)]
+        steady = sustained.verdict == JudgeVerdict.PASS
         judgements += [
-            _latency("service latency, candidate vs control phases", before, after, criteria),
-            _rate("service failed requests, candidate vs control phases", before, after, criteria),
+            _before_after(
+                "service latency, candidate vs control phases", _latency, pairs, criteria, sustained=steady
+            ),
+            _before_after(
+                "service failed requests, candidate vs control phases",
+                _rate,
+                pairs,
+                criteria,
+                sustained=steady,
+            ),
         ]
+    judgements.append(sustained)
     verdicts = {j.verdict for j in judgements}
     if JudgeVerdict.FAIL in verdicts:
         decision = Decision.ROLLBACK

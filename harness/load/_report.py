@@ -10,39 +10,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from harness.load._fair import queue_check
 from harness.load._figures import PhaseFigures, Tally
 
 if TYPE_CHECKING:
     from harness.load._load import LoadConfig, LoadResult
 
-__all__ = ["print_report", "queue_check", "write_reports"]
-
-#: Locust's p50 may be at most this many times (the dispatcher's p50 + `QUEUE_SLACK_MS`).
-QUEUE_FACTOR = 2.0
-QUEUE_SLACK_MS = 50.0
-
-
-def queue_check(phases: tuple[PhaseFigures, ...]) -> dict[str, Any]:
-    """Locust's p50 against the dispatcher's, over every phase: did the run measure arms or a queue?"""
-    locust = [s for p in phases for s in p.service.latencies_s]
-    dispatcher = [s for p in phases for arm in p.arms for s in arm.tally.latencies_s]
-    if not locust or not dispatcher:
-        return {"locust_p50_ms": None, "dispatcher_p50_ms": None, "bound_ms": None, "within": None}
-    locust_p50 = float(np.median(locust) * 1000)
-    dispatcher_p50 = float(np.median(dispatcher) * 1000)
-    bound = QUEUE_FACTOR * (dispatcher_p50 + QUEUE_SLACK_MS)
-    return {
-        "locust_p50_ms": locust_p50,
-        "dispatcher_p50_ms": dispatcher_p50,
-        "bound_ms": bound,
-        "within": locust_p50 <= bound,
-    }
+__all__ = ["print_report", "write_reports"]
 
 
 def _ms(value: float | None) -> str:
