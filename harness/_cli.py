@@ -63,9 +63,23 @@ def load(
         str | None,
         typer.Option(help="The service's upload registry URL, or 'none' (default: SQLite in the run's dir)."),
     ] = None,
+    rate: Annotated[
+        float,
+        typer.Option(help="Requests/s all users offer together (stage_promotion), a pace the box sustains."),
+    ] = 20.0,
+    async_profile: Annotated[
+        str | None, typer.Option(help="Mock profile for the async arm's requests only, on top of --profile.")
+    ] = None,
+    legacy_profile: Annotated[
+        str | None, typer.Option(help="Mock profile for the legacy arm's requests only, on top of --profile.")
+    ] = None,
+    control_arm: Annotated[
+        str, typer.Option(help="'legacy', or 'async' for an A/A run (both sides the async client).")
+    ] = "legacy",
 ) -> None:
-    """Mock, reference service and Locust; nothing-lost check; the gate's verdict (exit 0/3/4, 1 if lost)."""
+    """Mock, service and Locust; nothing-lost check; the judge's verdict (exit 0/3/4, 1 if lost)."""
     from harness.load._load import LoadConfig, run_load
+    from mock_provider import ProfileError
 
     try:
         config = LoadConfig(
@@ -80,8 +94,12 @@ def load(
             legacy_in_thread=legacy_in_thread,
             max_file_bytes=int(max_file_mb * 1024 * 1024) if max_file_mb else None,
             registry=registry,
+            rate=rate,
+            async_profile=async_profile,
+            legacy_profile=legacy_profile,
+            control_arm=control_arm,  # type: ignore[arg-type]  # LoadConfig validates it
         )
-    except ConfigError as exc:
+    except (ConfigError, ProfileError) as exc:
         Console(stderr=True).print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
     raise typer.Exit(run_load(config, Console()).exit_code)

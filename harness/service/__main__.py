@@ -47,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep-mb", type=float, default=DEFAULT_KEEP_BYTES / _MIB, help="their total MiB at most"
     )
+    parser.add_argument(
+        "--flags",
+        type=Path,
+        default=None,
+        help="flag file (.json/.toml) whose percentage rules, re-read live",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
@@ -63,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             registry=args.registry,
             keep_files=args.keep_files,
             keep_bytes=int(args.keep_mb * _MIB),
+            flags_path=args.flags,
         )
         app = create_app(config)
     except ConfigError as exc:

@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from harness._wiring import StaticFlags, make_dispatcher
 from harness.service._cleaner import Cleaner
-from harness.service._config import ServiceConfig
+from harness.service._config import ARM_HEADER, ServiceConfig
 from harness.service._dedup import QuotaGuard, RegistryMetrics, clean_pass, release_file, upload_once
 from harness.service._spool import Spooled, spool
 from llmfiles import (
@@ -53,7 +53,7 @@ from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import EventLog, Recorder, RolloutMetrics
 from llmfiles.providers import KIMI
 from llmfiles.registry import ContentKey, UploadRegistry, open_registry
-from llmfiles.rollout import Dispatcher, FlagState, OverridableFlagSource
+from llmfiles.rollout import Dispatcher, FileFlagSource, FlagState, OverridableFlagSource
 from llmfiles.transfer import AsyncFilesClient, UploadResult
 
 __all__ = ["create_app"]
@@ -122,8 +122,18 @@ def create_app(config: ServiceConfig) -> Starlette:
     recorder = Recorder(window_s=3600)
     metrics = RolloutMetrics()
     registry_metrics = RegistryMetrics(metrics.registry)
-    flags = OverridableFlagSource(StaticFlags(FlagState(enabled=True, percent=config.percent)))
-    legacy = LegacyFilesClient(KIMI, api_key=config.api_key, base_url=config.provider_url)
+    stage_flags = FlagState(enabled=True, percent=config.percent)
+    # A flag file lets a load run move the stage while the service runs (its control/candidate phases).
+    source = (
+        StaticFlags(stage_flags)
+        if config.flags_path is None
+        else FileFlagSource(config.flags_path, default=stage_flags)
+    )
+    flags = OverridableFlagSource(source)
+    # Each arm's requests carry its name, so a provider (the mock's chaos rules) can tell them apart.
+    legacy = LegacyFilesClient(
+        KIMI, api_key=config.api_key, base_url=config.provider_url, default_headers={ARM_HEADER: "legacy"}
+    )
     # Built now, opened in the lifespan: a bad URL fails at start-up, not on the first request.
     url = config.registry_url
     registry = open_registry(url) if url is not None else None
@@ -135,7 +145,12 @@ def create_app(config: ServiceConfig) -> Starlette:
             events = stack.enter_context(EventLog(config.events_path))
             ledger = stack.enter_context(config.ledger_path.open("a", encoding="utf-8"))
             client = await stack.enter_async_context(
-                AsyncFilesClient(KIMI, api_key=config.api_key, base_url=config.provider_url)
+                AsyncFilesClient(
+                    KIMI,
+                    api_key=config.api_key,
+                    base_url=config.provider_url,
+                    default_headers={ARM_HEADER: "async"},
+                )
             )
             dedup = None
             if registry is not None:

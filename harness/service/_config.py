@@ -9,6 +9,7 @@ from llmfiles import ConfigError
 from llmfiles.providers import KIMI
 
 __all__ = [
+    "ARM_HEADER",
     "DEFAULT_KEEP_BYTES",
     "DEFAULT_KEEP_FILES",
     "DEFAULT_MAX_BYTES",
@@ -17,6 +18,9 @@ __all__ = [
     "NO_REGISTRY",
     "ServiceConfig",
 ]
+
+ARM_HEADER = "X-LLMFiles-Arm"
+"""Header on every provider request naming the arm that sent it (``async`` or ``legacy``)."""
 
 DEFAULT_REGISTRY = "default"
 """`ServiceConfig.registry` value for a SQLite registry in ``workdir/registry.db``."""
@@ -64,6 +68,8 @@ class ServiceConfig:
         keep_bytes: their total bytes at most.
         max_files: files the provider may hold before an upload first deletes unreferenced ones itself.
         max_bytes: bytes the provider may hold before an upload does the same.
+        flags_path: a JSON/TOML flag file (`llmfiles.rollout.FileFlagSource`) whose percentage rules
+            instead of `percent` while the service runs; a load run rewrites it to switch phases.
     """
 
     provider_url: str
@@ -81,6 +87,7 @@ class ServiceConfig:
     keep_bytes: int = DEFAULT_KEEP_BYTES
     max_files: int = DEFAULT_MAX_FILES
     max_bytes: int = DEFAULT_MAX_BYTES
+    flags_path: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.percent <= 100:

@@ -1,0 +1,229 @@
+"""The load run's verdict: the statistical judge on the new arm, and on the service before/after.
+
+Two comparisons, each at equal load and at the same moments, so neither is the other arm's doing:
+
+- **The new arm against the legacy arm** inside the candidate phases (the target stage): the dispatcher's
+  latency per call, and the share of calls the arm failed (a fallback counts: the new arm failed it).
+  This is the only comparison with the power to see a regression of the new arm at a small stage: at
+  10 % a service-level figure dilutes the new arm's effect tenfold.
+- **The service in the candidate phases against the control phases** (target stage against current
+  stage; what Locust saw): latency and failed requests. This catches what a per-arm figure cannot: the
+  new arm starving the event loop, memory, or the other arm. It is also what keeps the old arm's own
+  costs out of the new arm's verdict: when the legacy arm blocks the loop, moving users off it makes
+  the candidate phases better, never worse.
+
+Any FAIL rolls back; PROMOTE needs every judgement to PASS (the judge's confidence bound within the
+gate's tolerance); anything else is HOLD, with the judge's estimate of the samples that would settle it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from harness.load._figures import PhaseFigures, Tally
+from llmfiles.rollout import Decision
+from llmfiles.rollout._judge import JudgeVerdict, LatencyJudgement, RateJudgement, judge_latency, judge_rate
+
+__all__ = [
+    "QUEUE_FACTOR",
+    "QUEUE_SLACK_MS",
+    "Criteria",
+    "Judgement",
+    "RunVerdict",
+    "judge_run",
+    "queue_check",
+]
+
+#: Locust's p50 may be at most this many times (the dispatcher's p50 + `QUEUE_SLACK_MS`): above it, what
+#: Locust measured was mostly a queue in front of the arms.
+QUEUE_FACTOR = 2.0
+QUEUE_SLACK_MS = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class Criteria:
+    """What the load run judges against: the gate set applied, named in the report."""
+
+    gate_set: str
+    latency_tolerance: float
+    max_error_rate: float
+    min_samples: int
+    confidence: float = 0.98
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """One comparison and the judge's answer."""
+
+    name: str
+    verdict: JudgeVerdict
+    reason: str
+    detail: LatencyJudgement | RateJudgement | None
+
+    def to_dict(self) -> dict[str, Any]:
+        detail = None if self.detail is None else {k: _plain(v) for k, v in asdict(self.detail).items()}
+        return {"name": self.name, "verdict": str(self.verdict), "reason": self.reason, "detail": detail}
+
+
+@dataclass(frozen=True, slots=True)
+class RunVerdict:
+    """The decision and every judgement behind it."""
+
+    decision: Decision
+    criteria: Criteria
+    judgements: tuple[Judgement, ...]
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(f"{j.name}: {j.verdict} ({j.reason})" for j in self.judgements)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": str(self.decision),
+            "gate_set": self.criteria.gate_set,
+            "criteria": {
+                "latency_tolerance": self.criteria.latency_tolerance,
+                "max_error_rate": self.criteria.max_error_rate,
+                "min_samples": self.criteria.min_samples,
+                "confidence": self.criteria.confidence,
+            },
+            "judgements": [j.to_dict() for j in self.judgements],
+        }
+
+
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, JudgeVerdict) else value
+
+
+def _pool(tallies: Sequence[Tally]) -> Tally:
+    return Tally(tuple(s for t in tallies for s in t.latencies_s), sum(t.failures for t in tallies))
+
+
+_Compare = Callable[[str, Tally, Tally, "Criteria"], "Judgement"]
+
+
+def _latency(name: str, control: Tally, candidate: Tally, criteria: Criteria) -> Judgement:
+    if min(control.n, candidate.n) < criteria.min_samples:
+        reason = (
+            f"{candidate.n} candidate and {control.n} control samples; the gate set needs "
+            f"{criteria.min_samples} of each"
+        )
+        return Judgement(name, JudgeVerdict.INCONCLUSIVE, reason, None)
+    result = judge_latency(
+        control.latencies_s,
+        candidate.latencies_s,
+        tolerance=criteria.latency_tolerance,
+        confidence=criteria.confidence,
+    )
+    return Judgement(name, result.verdict, result.reason, result)
+
+
+def _rate(name: str, control: Tally, candidate: Tally, criteria: Criteria) -> Judgement:
+    if min(control.n, candidate.n) < criteria.min_samples:
+        reason = (
+            f"{candidate.n} candidate and {control.n} control calls; the gate set needs "
+            f"{criteria.min_samples} of each"
+        )
+        return Judgement(name, JudgeVerdict.INCONCLUSIVE, reason, None)
+    result = judge_rate(
+        control.failures,
+        control.n,
+        candidate.failures,
+        candidate.n,
+        limit=criteria.max_error_rate,
+        confidence=criteria.confidence,
+    )
+    return Judgement(name, result.verdict, result.reason, result)
+
+
+def queue_check(phases: Sequence[PhaseFigures]) -> dict[str, Any]:
+    """Locust's p50 against the dispatcher's, over every phase: did the run measure arms or a queue?"""
+    locust = [s for p in phases for s in p.service.latencies_s]
+    dispatcher = [s for p in phases for arm in p.arms for s in arm.tally.latencies_s]
+    if not locust or not dispatcher:
+        return {"locust_p50_ms": None, "dispatcher_p50_ms": None, "bound_ms": None, "within": None}
+    locust_p50 = float(np.median(locust) * 1000)
+    dispatcher_p50 = float(np.median(dispatcher) * 1000)
+    bound = QUEUE_FACTOR * (dispatcher_p50 + QUEUE_SLACK_MS)
+    return {
+        "locust_p50_ms": locust_p50,
+        "dispatcher_p50_ms": dispatcher_p50,
+        "bound_ms": bound,
+        "within": locust_p50 <= bound,
+    }
+
+
+def _sustained(queue: dict[str, Any]) -> Judgement:
+    name = "offered load sustained (Locust p50 <= 2 x (dispatcher p50 + 50 ms))"
+    if queue["within"] is None:
+        return Judgement(name, JudgeVerdict.INCONCLUSIVE, "no requests in any phase", None)
+    reason = f"Locust p50 {queue['locust_p50_ms']:.0f} ms, bound {queue['bound_ms']:.0f} ms" + (
+        "" if queue["within"] else "; the service queued requests: lower --rate"
+    )
+    return Judgement(name, JudgeVerdict.PASS if queue["within"] else JudgeVerdict.INCONCLUSIVE, reason, None)
+
+
+def _before_after(
+    name: str, compare: _Compare, pairs: Sequence[tuple[Tally, Tally]], criteria: Criteria, *, sustained: bool
+) -> Judgement:
+    """Control phases against candidate phases, pooled; a FAIL must hold in every pair and a steady service.
+
+    A shared machine drifts: another job's burst can land in one phase, and a service that cannot keep
+    up queues longer in every later phase. Neither is the stage's doing, so a FAIL stands only when the
+    service kept up with the offered load and each control/candidate pair fails on its own too.
+    """
+    pooled = compare(name, _pool([b for b, _ in pairs]), _pool([a for _, a in pairs]), criteria)
+    if pooled.verdict != JudgeVerdict.FAIL:
+        return pooled
+    if not sustained:
+        reason = f"{pooled.reason}; not a FAIL: the service did not keep up, so later phases queued longer"
+        return Judgement(name, JudgeVerdict.INCONCLUSIVE, reason, pooled.detail)
+    each = [compare(name, before, after, criteria) for before, after in pairs]
+    if all(j.verdict == JudgeVerdict.FAIL for j in each):
+        return pooled
+    reason = (
+        f"{pooled.reason}; not a FAIL: only some control/candidate pairs fail "
+        f"({', '.join(str(j.verdict) for j in each)}), which is drift, not the stage"
+    )
+    return Judgement(name, JudgeVerdict.INCONCLUSIVE, reason, pooled.detail)
+
+
+def judge_run(phases: Sequence[PhaseFigures], criteria: Criteria) -> RunVerdict:
+    """Judge a run's phases: the new arm in the candidate phases, then the service if there are controls."""
+    candidates = [p for p in phases if p.window.phase.role == "candidate"]
+    controls = [p for p in phases if p.window.phase.role == "control"]
+    new_arm = _pool([p.arm("async").tally for p in candidates])
+    old_arm = _pool([p.arm("legacy").tally for p in candidates])
+    sustained = _sustained(queue_check(phases))
+    judgements = [
+        _latency("new arm latency vs legacy arm", old_arm, new_arm, criteria),
+        _rate("new arm failed calls vs legacy arm", old_arm, new_arm, criteria),
+    ]
+    if controls:
+        pairs = [(before.service, after.service) for before, after in zip(controls, candidates, strict=False)]
+        steady = sustained.verdict == JudgeVerdict.PASS
+        judgements += [
+            _before_after(
+                "service latency, candidate vs control phases", _latency, pairs, criteria, sustained=steady
+            ),
+            _before_after(
+                "service failed requests, candidate vs control phases",
+                _rate,
+                pairs,
+                criteria,
+                sustained=steady,
+            ),
+        ]
+    judgements.append(sustained)
+    verdicts = {j.verdict for j in judgements}
+    if JudgeVerdict.FAIL in verdicts:
+        decision = Decision.ROLLBACK
+    elif verdicts == {JudgeVerdict.PASS}:
+        decision = Decision.PROMOTE
+    else:
+        decision = Decision.HOLD
+    return RunVerdict(decision, criteria, tuple(judgements))
