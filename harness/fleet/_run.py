@@ -21,6 +21,7 @@ legacy within 1 s of the decision, failover within two intervals, nothing lost.
 from __future__ import annotations
 
 import json
+import secrets
 import os
 import signal
 import subprocess
@@ -47,7 +48,7 @@ __all__ = ["FleetConfig", "FleetResult", "run_fleet"]
 _LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "fleet.py"
 _STAGE, _PERCENT = "50%", 50.0
 _ARM_HEADER = "x-llmfiles-arm"
-TOKEN = "fleet-run-token"
+TOKEN = secrets.token_urlsafe(16)  # this run's service token, never reused
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +125,10 @@ class FleetResult:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.update(
-            decision_s=self.decision_s, propagation_s=self.propagation_s, failover_s=self.failover_s, ok=self.ok
+            decision_s=self.decision_s,
+            propagation_s=self.propagation_s,
+            failover_s=self.failover_s,
+            ok=self.ok,
         )
         return data
 
@@ -151,7 +155,9 @@ class _Fleet:
     def seed_stage(self) -> None:
         """Flags at 50 % and a running stage, written as an operator's promotion would."""
         with PostgresFlagSource(self.dsn) as flags:
-            flags.write(FlagState(enabled=True, percent=_PERCENT), actor="fleet-run", reason="stage for the run")
+            flags.write(
+                FlagState(enabled=True, percent=_PERCENT), actor="fleet-run", reason="stage for the run"
+            )
         store = PostgresStateStore(self.dsn)
         try:
             store.save(RolloutState(stage=_STAGE, status="running", stage_started_at=time.time()))
@@ -181,8 +187,6 @@ class _Fleet:
                     "--registry",
                     "none",
                     "--legacy-in-thread",
-                    "--token",
-                    TOKEN,
                 ],
                 log_path=out / f"service-{i}.log",
             ).start()
@@ -295,7 +299,10 @@ def run_fleet(config: FleetConfig, console: Console) -> FleetResult:
         "failover_s": 2 * config.interval_s,
         "instances": float(config.instances),
     }
-    with ThrowawayPostgres() as pg, MockProcess(data_dir=config.out / "mock", log_path=config.out / "mock.log") as mock:
+    with (
+        ThrowawayPostgres() as pg,
+        MockProcess(data_dir=config.out / "mock", log_path=config.out / "mock.log") as mock,
+    ):
         fleet = _Fleet(config, pg)
         fleet.seed_stage()
         try:
@@ -316,7 +323,9 @@ def run_fleet(config: FleetConfig, console: Console) -> FleetResult:
     return result
 
 
-def _timeline(config: FleetConfig, fleet: _Fleet, mock: MockProcess, urls: list[str], result: FleetResult) -> None:
+def _timeline(
+    config: FleetConfig, fleet: _Fleet, mock: MockProcess, urls: list[str], result: FleetResult
+) -> None:
     lease = ControllerLease(fleet.dsn, holder="fleet-run-observer")
     flags = PostgresFlagSource(fleet.dsn)
     locust = _locust(config, urls)
@@ -343,7 +352,9 @@ def _timeline(config: FleetConfig, fleet: _Fleet, mock: MockProcess, urls: list[
             ]
         )
         result.onset_at = time.time()
-        watch = threading.Thread(target=_watch_instances, args=(urls, result, config.duration_s / 2), daemon=True)
+        watch = threading.Thread(
+            target=_watch_instances, args=(urls, result, config.duration_s / 2), daemon=True
+        )
         watch.start()
 
         def rolled_back() -> bool:
@@ -401,6 +412,10 @@ def _table(result: FleetResult) -> Table:
     for name, value, bound, held in result.checks():
         table.add_row(name, _fmt(value), _fmt(bound), "yes" if held else "NO")
     table.add_row("uploads answered", str(result.answered), "", "")
-    table.add_row("locust requests / failures", f"{result.locust.get('Request Count')} / "
-                  f"{result.locust.get('Failure Count')}", "", "")
+    table.add_row(
+        "locust requests / failures",
+        f"{result.locust.get('Request Count')} / {result.locust.get('Failure Count')}",
+        "",
+        "",
+    )
     return table

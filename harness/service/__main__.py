@@ -49,9 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--flags",
-        type=Path,
         default=None,
-        help="flag file (.json/.toml) whose percentage rules, re-read live",
+        help="flag file (.json/.toml) or postgresql:// URL (a fleet's flags) whose percentage rules, live",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             registry=args.registry,
             keep_files=args.keep_files,
             keep_bytes=int(args.keep_mb * _MIB),
-            flags_path=args.flags,
+            flags=args.flags,
         )
         app = create_app(config)
     except ConfigError as exc:

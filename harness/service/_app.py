@@ -49,11 +49,12 @@ from llmfiles import (
     RegistryError,
     UnsupportedPurposeError,
 )
+from llmfiles.fleet import open_flag_source
 from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import EventLog, Recorder, RolloutMetrics
 from llmfiles.providers import KIMI
 from llmfiles.registry import ContentKey, UploadRegistry, open_registry
-from llmfiles.rollout import Dispatcher, FileFlagSource, FlagState, OverridableFlagSource
+from llmfiles.rollout import Dispatcher, FlagState, OverridableFlagSource
 from llmfiles.transfer import AsyncFilesClient, UploadResult
 
 __all__ = ["create_app"]
@@ -126,8 +127,8 @@ def create_app(config: ServiceConfig) -> Starlette:
     # A flag file lets a load run move the stage while the service runs (its control/candidate phases).
     source = (
         StaticFlags(stage_flags)
-        if config.flags_path is None
-        else FileFlagSource(config.flags_path, default=stage_flags)
+        if config.flags is None
+        else open_flag_source(config.flags, default=stage_flags)
     )
     flags = OverridableFlagSource(source)
     # Each arm's requests carry its name, so a provider (the mock's chaos rules) can tell them apart.

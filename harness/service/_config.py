@@ -68,8 +68,10 @@ class ServiceConfig:
         keep_bytes: their total bytes at most.
         max_files: files the provider may hold before an upload first deletes unreferenced ones itself.
         max_bytes: bytes the provider may hold before an upload does the same.
-        flags_path: a JSON/TOML flag file (`llmfiles.rollout.FileFlagSource`) whose percentage rules
-            instead of `percent` while the service runs; a load run rewrites it to switch phases.
+        flags: a JSON/TOML flag file (`llmfiles.rollout.FileFlagSource`) or a ``postgresql://`` URL (a
+            fleet's `llmfiles.fleet.PostgresFlagSource`) whose percentage rules instead of `percent`
+            while the service runs; a load run rewrites it to switch phases, a fleet's controller to
+            roll back every instance.
     """
 
     provider_url: str
@@ -87,7 +89,7 @@ class ServiceConfig:
     keep_bytes: int = DEFAULT_KEEP_BYTES
     max_files: int = DEFAULT_MAX_FILES
     max_bytes: int = DEFAULT_MAX_BYTES
-    flags_path: Path | None = None
+    flags: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.percent <= 100:
