@@ -21,8 +21,8 @@ legacy within 1 s of the decision, failover within two intervals, nothing lost.
 from __future__ import annotations
 
 import json
-import secrets
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -220,6 +220,7 @@ class _Fleet:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},  # a SIGKILLed controller's last lines still land
         )
         log.close()
 
@@ -312,6 +313,7 @@ def run_fleet(config: FleetConfig, console: Console) -> FleetResult:
                 for holder in ("controller-1", "controller-2"):
                     fleet.start_controller(holder, prometheus.url)
                 console.print(f"fleet: {len(urls)} instances, prometheus {prometheus.url}, 2 controllers")
+                _wait_ready(fleet, prometheus, len(urls))
                 _timeline(config, fleet, mock, urls, result)
         finally:
             fleet.stop()
@@ -323,6 +325,29 @@ def run_fleet(config: FleetConfig, console: Console) -> FleetResult:
     return result
 
 
+def _wait_ready(
+    fleet: _Fleet, prometheus: ThrowawayPrometheus, targets: int, timeout_s: float = 180.0
+) -> None:
+    """Until a controller holds the lease and Prometheus scrapes every instance: the clock starts then."""
+    lease = ControllerLease(fleet.dsn, holder="fleet-run-observer")
+    try:
+        if _poll_until(lambda: lease.current() is not None, timeout_s=timeout_s, every_s=0.1) is None:
+            raise RuntimeError(f"no controller took the lease within {timeout_s} s; see controller-*.log")
+    finally:
+        lease.close()
+
+    def all_up() -> bool:
+        try:
+            answer = httpx.get(f"{prometheus.url}/api/v1/query", params={"query": "sum(up)"}, timeout=2.0)
+            result = answer.json()["data"]["result"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return False
+        return bool(result) and float(result[0]["value"][1]) == targets
+
+    if _poll_until(all_up, timeout_s=timeout_s, every_s=0.2) is None:
+        raise RuntimeError(f"prometheus did not scrape all {targets} instances within {timeout_s} s")
+
+
 def _timeline(
     config: FleetConfig, fleet: _Fleet, mock: MockProcess, urls: list[str], result: FleetResult
 ) -> None:
@@ -331,10 +356,9 @@ def _timeline(
     locust = _locust(config, urls)
     started = time.monotonic()
     try:
-        leader = _poll_until(lambda: lease.current() is not None, timeout_s=config.duration_s / 4)
         time.sleep(max(0.0, started + config.duration_s / 4 - time.monotonic()))
         current = lease.current()
-        if leader is not None and current is not None:
+        if current is not None:
             holder, epoch = current
             fleet.controllers[holder].kill()
             result.killed_at = time.time()

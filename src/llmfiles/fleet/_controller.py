@@ -136,14 +136,14 @@ class FleetController:
     def run(self, stop: threading.Event, *, every_s: float | None = None) -> None:
         """Tick every `every_s` (default: a quarter interval) until `stop` is set; then release the lease."""
         period = self.controller.interval_s / 4 if every_s is None else every_s
-        acting = False
+        last: tuple[bool, str | None] | None = None
         try:
             while not stop.is_set():
                 tick = self.tick()
-                if tick.acting != acting:
-                    acting = tick.acting
+                if (tick.acting, tick.held_because) != last:
+                    last = (tick.acting, tick.held_because)
                     _log.info(
-                        "fleet_controller_acting" if acting else "fleet_controller_standing_by",
+                        "fleet_controller_acting" if tick.acting else "fleet_controller_standing_by",
                         holder=self.lease.holder,
                         reason=tick.held_because,
                     )
