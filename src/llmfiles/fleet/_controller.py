@@ -133,9 +133,19 @@ class FleetController:
             stage_key, failed = self.controller.stage_key, result.failed_checks
         return FleetTick(True, tuple(done))
 
-    def run(self, stop: threading.Event, *, every_s: float | None = None) -> None:
-        """Tick every `every_s` (default: a quarter interval) until `stop` is set; then release the lease."""
-        period = self.controller.interval_s / 4 if every_s is None else every_s
+    def next_tick_in(self, now: float) -> float:
+        """Seconds until the next tick: when the next interval becomes judgeable (its end plus
+        `settle_s`), or sooner to renew the lease (a third of its time-to-live), whichever comes first.
+
+        Waking exactly when an interval can be judged keeps the decision bound at
+        interval x (threshold + 1) + settle, with no polling period added on top.
+        """
+        interval = self.controller.interval_s
+        due = (math.floor((now - self.settle_s) / interval) + 1) * interval + self.settle_s
+        return max(0.0, min(due - now, self.lease.ttl_s / 3))
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick (see `next_tick_in`) until `stop` is set; then release the lease for another to take."""
         last: tuple[bool, str | None] | None = None
         try:
             while not stop.is_set():
@@ -147,7 +157,7 @@ class FleetController:
                         holder=self.lease.holder,
                         reason=tick.held_because,
                     )
-                stop.wait(period)
+                stop.wait(self.next_tick_in(time.time()))
         finally:
             with contextlib.suppress(SharedStateError):
                 self.lease.release()

@@ -97,3 +97,23 @@ def _takeover(dsn: str, recorder: Recorder, clock: PinnedClock, opened: ExitStac
     assert [check.holder for check in recorded] == ["a"] * len(first) + ["b"] * (len(recorded) - len(first))
     assert later
     assert recorded[-1].rolled_back
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [(10.0, 1.0), (10.5, 0.5), (11.0, 2.0), (12.9, 0.1)],
+    ids=["before-due", "closer", "just-judged", "almost-due"],
+)
+def test_a_controller_wakes_when_the_next_interval_can_be_judged(
+    dsn: str, now: float, expected: float
+) -> None:
+    clock = PinnedClock()
+    with ExitStack() as opened:
+        # interval 1 s in `_controller`: scale the expectations from a 2 s interval with settle 1 s.
+        fleet = _controller(dsn, "a", Recorder(clock=clock), clock, opened)
+        fleet.controller.interval_s = 2.0
+        fleet.settle_s = 1.0
+        fleet.lease.ttl_s = 6.0
+        assert fleet.next_tick_in(now) == pytest.approx(expected)
+        fleet.lease.ttl_s = 0.9  # a short lease is renewed sooner than the next interval is due
+        assert fleet.next_tick_in(now) == pytest.approx(min(expected, 0.3))
