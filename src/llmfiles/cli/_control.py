@@ -108,7 +108,7 @@ def _fleet_controller(
     controller = RolloutController(
         recorder=figures,  # type: ignore[arg-type]  # the same compare()/window_s contract as a Recorder
         flags=OverridableFlagSource(PostgresFlagSource(database, name=flag)),
-        store=PostgresStateStore(database, name=flag),  # type: ignore[arg-type]  # StateStore's contract
+        store=PostgresStateStore(database, name=flag),
         gates=gates,
         interval_s=interval,
         threshold=threshold,

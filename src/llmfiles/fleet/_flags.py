@@ -23,7 +23,7 @@ import json
 import math
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -145,24 +145,7 @@ class PostgresFlagSource:
 
         async def work(conn: asyncpg.Connection[Any]) -> int:
             async with conn.transaction():
-                version = int(
-                    await conn.fetchval(
-                        _UPSERT, self.name, state.enabled, float(state.percent), state.fallback
-                    )
-                )
-                await conn.execute(
-                    _HISTORY,
-                    self.name,
-                    version,
-                    actor,
-                    reason,
-                    state.enabled,
-                    float(state.percent),
-                    state.fallback,
-                    None if evidence is None else json.dumps(evidence, default=str),
-                )
-                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{self.name}:{version}")
-            return version
+                return await self._store(conn, state, actor, reason, evidence)
 
         version = self._worker.call(work, what=f"write flag {self.name!r}")
         self._adopt(state, version)
@@ -175,6 +158,30 @@ class PostgresFlagSource:
             **state.to_dict(),
         )
         return version
+
+    def roll_back(
+        self, *, actor: str = "llmfiles", reason: str | None = None, evidence: Mapping[str, Any] | None = None
+    ) -> str | None:
+        """Percentage 0 for the whole fleet, whatever the row holds now (the kill switch), in one
+        transaction with its history entry; the other flags are kept. Nothing is ever set aside (a row
+        cannot be unreadable), so it returns None.
+
+        Raises:
+            SharedStateError: the database could not be reached; the caller must say so loudly (and
+                write its host-local fallback, if it has one).
+        """
+
+        async def work(conn: asyncpg.Connection[Any]) -> tuple[FlagState, int]:
+            async with conn.transaction():
+                row = await conn.fetchrow(_READ + " FOR UPDATE", self.name)
+                kept = FlagState() if row is None else FlagState(enabled=bool(row[0]), fallback=bool(row[2]))
+                off = replace(kept, percent=0.0)
+                return off, await self._store(conn, off, actor, reason, evidence)
+
+        state, version = self._worker.call(work, what=f"roll back flag {self.name!r}")
+        self._adopt(state, version)
+        _log.warning("fleet_flags_rolled_back", flag=self.name, actor=actor, reason=reason, **state.to_dict())
+        return None
 
     def history(self, *, limit: int = 50) -> list[FlagChange]:
         """The last `limit` changes, newest first."""
@@ -210,6 +217,29 @@ class PostgresFlagSource:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    async def _store(
+        self,
+        conn: asyncpg.Connection[Any],
+        state: FlagState,
+        actor: str,
+        reason: str | None,
+        evidence: Mapping[str, Any] | None,
+    ) -> int:
+        """Row, history entry and notification, inside the caller's transaction; the new version."""
+        row = (self.name, state.enabled, float(state.percent), state.fallback)
+        version = int(await conn.fetchval(_UPSERT, *row))
+        await conn.execute(
+            _HISTORY,
+            *row[:1],
+            version,
+            actor,
+            reason,
+            *row[1:],
+            None if evidence is None else json.dumps(evidence, default=str),
+        )
+        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{self.name}:{version}")
+        return version
 
     def _adopt(self, state: FlagState, version: int) -> None:
         with self._lock:

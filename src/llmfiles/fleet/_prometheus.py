@@ -8,7 +8,7 @@ The queries (``W`` the window in seconds, ``SEL`` the configured selector, ``Δ(
 
     sum by (arm, outcome) (Δ(llmfiles_uploads_total{SEL}))
     sum by (arm) (Δ(llmfiles_upload_bytes_total{SEL}))
-    sum by (arm, error_type) (Δ(llmfiles_upload_errors_total{SEL}))
+    sum by (arm, error_type, error_kind) (Δ(llmfiles_upload_errors_total{SEL}))
     sum by (arm, le) (Δ(llmfiles_upload_duration_seconds_bucket{SEL,outcome="success"}))
 
 ``Δ`` is a counter's value at the window's end minus its value at the window's start, or minus 0 for a
@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 
 from llmfiles._errors import ConfigError, SharedStateError
-from llmfiles.observe import ArmSummary, Comparison, compare_summaries, is_timeout, percentile
+from llmfiles.observe import ArmSummary, Comparison, ErrorKind, compare_summaries, percentile
 from llmfiles.observe._event import Arm
 
 Clock = Callable[[], float]
@@ -109,7 +109,7 @@ class PrometheusFigures:
         counts = self._vector(f"sum by (arm, outcome) {delta(f'llmfiles_uploads_total{{{sel}}}')}", when)
         sizes = self._vector(f"sum by (arm) {delta(f'llmfiles_upload_bytes_total{{{sel}}}')}", when)
         errors = self._vector(
-            f"sum by (arm, error_type) {delta(f'llmfiles_upload_errors_total{{{sel}}}')}", when
+            f"sum by (arm, error_type, error_kind) {delta(f'llmfiles_upload_errors_total{{{sel}}}')}", when
         )
         success_sel = f'{sel},outcome="success"' if sel else 'outcome="success"'
         histogram = f"llmfiles_upload_duration_seconds_bucket{{{success_sel}}}"
@@ -132,11 +132,19 @@ class PrometheusFigures:
         for labels, value in counts:
             if labels.get("arm") == arm:
                 outcomes[labels.get("outcome", "")] += round(value)
-        error_types = {
-            labels["error_type"]: round(value)
-            for labels, value in errors
-            if labels.get("arm") == arm and "error_type" in labels and round(value) > 0
-        }
+        error_types: dict[str, int] = defaultdict(int)
+        critical: dict[str, int] = defaultdict(int)
+        timeouts = 0
+        for labels, value in errors:
+            calls = round(value)
+            if labels.get("arm") != arm or "error_type" not in labels or calls <= 0:
+                continue
+            error_types[labels["error_type"]] += calls
+            kind = labels.get("error_kind")
+            if kind == ErrorKind.TIMEOUT.value:
+                timeouts += calls
+            elif kind == ErrorKind.CRITICAL.value:
+                critical[labels["error_type"]] += calls
         latencies = histogram_samples(
             [
                 (labels["le"], value)
@@ -152,13 +160,14 @@ class PrometheusFigures:
             successes=outcomes["success"],
             failures=outcomes["failure"],
             fallbacks=outcomes["fallback"],
-            timeouts=sum(n for name, n in error_types.items() if is_timeout(name)),
+            timeouts=timeouts,
             bytes=sum(round(value) for labels, value in sizes if labels.get("arm") == arm),
             p50_s=percentile(latencies, 50),
             p95_s=percentile(latencies, 95),
             p99_s=percentile(latencies, 99),
             throughput_per_s=total / span,
-            error_types=MappingProxyType(error_types),
+            error_types=MappingProxyType(dict(error_types)),
+            critical_errors=MappingProxyType(dict(critical)),
         )
 
     def _vector(self, query: str, at: float) -> list[tuple[Mapping[str, str], float]]:

@@ -1,12 +1,15 @@
-"""`PostgresStateStore`: the controller's `RolloutState` in one PostgreSQL row, the fleet's `StateStore`.
+"""`PostgresStateStore`: the controller's `RolloutState` in one PostgreSQL row, the fleet's state store.
 
-Same contract as the file store: `load` returns the initial state when nothing was saved, `save` replaces
-the row in one statement, so every controller and the CLI on any host see one state.
+The `RolloutStateStore` contract, as the file store keeps it: `load` returns the initial state when
+nothing was saved, `save` replaces the row in one statement (every controller and the CLI on any host see
+one state), and `set_aside` renames an unreadable row to ``<name>.corrupt-<UTC time>`` so the kill switch
+can write afresh while the evidence stays.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from llmfiles._errors import ConfigError
@@ -67,6 +70,18 @@ class PostgresStateStore:
             await conn.execute(_SAVE, self.name, text)
 
         self._worker.call(work, what=f"save rollout state {self.name!r}")
+
+    def set_aside(self) -> str | None:
+        """Rename the row out of the way (kept, never deleted); its new name, None when there was none."""
+        aside = f"{self.name}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+
+        async def work(conn: asyncpg.Connection[Any]) -> str | None:
+            sql = "UPDATE llmfiles_rollout_state SET name = $2 WHERE name = $1 RETURNING name"
+            value = await conn.fetchval(sql, self.name, aside)
+            return None if value is None else str(value)
+
+        moved = self._worker.call(work, what=f"set rollout state {self.name!r} aside")
+        return None if moved is None else f"{self._worker.where} row {moved!r}"
 
     def close(self) -> None:
         """Close the connection."""

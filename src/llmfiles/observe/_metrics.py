@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from llmfiles.observe._event import ARMS, OUTCOMES, Event
+from llmfiles.observe._event import ARMS, OUTCOMES, ErrorKind, Event
 
 # Upload latencies range from tens of milliseconds (small files on loopback) to minutes (100 MB, slow
 # links); the buckets cover that span with resolution where the stage gates compare arms.
@@ -50,8 +50,8 @@ class RolloutMetrics:
         )
         self.errors = Counter(
             "upload_errors",
-            "Calls the chosen arm failed (rescued or not), by error class: timeouts, critical errors.",
-            ("arm", "provider", "error_type"),
+            "Calls the chosen arm failed (rescued or not), by error class and kind (timeout, critical).",
+            ("arm", "provider", "error_type", "error_kind"),
             namespace=namespace,
             registry=self.registry,
         )
@@ -99,7 +99,8 @@ class RolloutMetrics:
         self.upload_bytes.labels(*labels).inc(event.bytes)
         self.duration.labels(*labels).observe(event.duration_s)
         if event.error_type is not None:
-            self.errors.labels(event.arm, event.provider, event.error_type).inc()
+            kind = ErrorKind.OTHER if event.error_kind is None else event.error_kind
+            self.errors.labels(event.arm, event.provider, event.error_type, kind.value).inc()
 
     def rollback(self, *, trigger: str) -> None:
         """Raise the rollback counter; `trigger` is ``"automatic"`` or ``"manual"``."""

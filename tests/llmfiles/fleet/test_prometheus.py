@@ -12,12 +12,14 @@ from prometheus_client import start_http_server
 from harness._engines import PROMETHEUS_INSTALL_HINT, ThrowawayPrometheus, free_port, prometheus_binary
 from llmfiles import SharedStateError
 from llmfiles.fleet import PrometheusFigures, histogram_samples
-from llmfiles.observe import Event, RolloutMetrics
+from llmfiles.observe import ErrorKind, Event, RolloutMetrics
 
 pytestmark = pytest.mark.integration
 
 
-def _event(arm: str, outcome: str, duration_s: float, error_type: str | None = None) -> Event:
+def _event(
+    arm: str, outcome: str, duration_s: float, error_type: str | None = None, kind: ErrorKind | None = None
+) -> Event:
     return Event(
         ts=time.time(),
         flag="f",
@@ -26,6 +28,7 @@ def _event(arm: str, outcome: str, duration_s: float, error_type: str | None = N
         duration_s=duration_s,
         bytes=1000,
         error_type=error_type,
+        error_kind=kind,
         provider="glm",
         stage="10%",
         key_hash="k",
@@ -67,9 +70,9 @@ def test_the_fleet_figures_count_every_call_exactly(
     for _ in range(30):
         metrics.record(_event("async", "success", 0.2))
     for _ in range(5):
-        metrics.record(_event("async", "fallback", 1.0, "TransferTimeoutError"))
+        metrics.record(_event("async", "fallback", 1.0, "TransferTimeoutError", ErrorKind.TIMEOUT))
     for _ in range(2):
-        metrics.record(_event("async", "failure", 0.05, "IntegrityError"))
+        metrics.record(_event("async", "failure", 0.05, "IntegrityError", ErrorKind.CRITICAL))
     for _ in range(10):
         metrics.record(_event("legacy", "success", 0.07))
     _wait_for_total(prom, 47)
@@ -78,6 +81,7 @@ def test_the_fleet_figures_count_every_call_exactly(
     cand, ctrl = window.candidate, window.control
     assert (cand.count, cand.successes, cand.fallbacks, cand.failures) == (37, 30, 5, 2)
     assert cand.timeouts == 5
+    assert dict(cand.critical_errors) == {"IntegrityError": 2}
     assert dict(cand.error_types) == {"TransferTimeoutError": 5, "IntegrityError": 2}
     assert cand.bytes == 37_000
     assert (ctrl.count, ctrl.successes) == (10, 10)
