@@ -25,7 +25,8 @@ def test_observe_public_names_are_pinned() -> None:
         [
             "ARMS", "CRITICAL_ERRORS", "EVENT_FIELDS", "OUTCOMES", "REDACTED", "TIMEOUT_ERRORS", "Arm",
             "ArmSummary", "Comparison", "ErrorKind", "Event", "EventLog", "MemorySampler", "Outcome",
-            "Recorder", "RolloutMetrics", "atomic_write_text", "classify_error", "configure_logging",
+            "Recorder", "RolloutMetrics", "atomic_write_text", "classify_error", "compare_summaries",
+            "configure_logging",
             "export_csv", "hash_key", "move_aside", "percentile", "process_rss", "read_events",
             "redact_secrets",
         ]
