@@ -107,7 +107,7 @@ def _fleet_controller(
     figures = PrometheusFigures(prometheus, selector=selector, clock=clock)
     controller = RolloutController(
         recorder=figures,  # type: ignore[arg-type]  # the same compare()/window_s contract as a Recorder
-        flags=OverridableFlagSource(PostgresFlagSource(database, name=flag)),
+        flags=OverridableFlagSource(PostgresFlagSource(database, name=flag, actor=f"controller {holder}")),
         store=PostgresStateStore(database, name=flag),
         gates=gates,
         interval_s=interval,

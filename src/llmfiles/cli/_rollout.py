@@ -10,6 +10,7 @@ reported. Results go to stdout, errors and notes to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -27,6 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from llmfiles._errors import ConfigError
+from llmfiles.fleet import PostgresFlagSource, PostgresStateStore, is_postgres_url, open_state_store
 from llmfiles.observe import Comparison, Event, Recorder, configure_logging, read_events
 from llmfiles.rollout import (
     DEFAULT_GATES,
@@ -42,6 +44,7 @@ from llmfiles.rollout import (
     RolloutSettings,
     RolloutState,
     StateStore,
+    WritableFlagSource,
     load_settings,
 )
 from llmfiles.rollout import evaluate as evaluate_gates
@@ -385,11 +388,21 @@ def _env_path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
+SharedStateOpt = Annotated[
+    str | None,
+    typer.Option("--state", help="State file or a fleet's postgresql:// URL (default: LLMFILES_STATE_FILE)."),
+]
+SharedFlagsOpt = Annotated[
+    str | None,
+    typer.Option("--flags", help="Flag file or a fleet's postgresql:// URL (default: LLMFILES_FLAG_FILE)."),
+]
+
+
 @rollout_app.command(epilog=EXIT_CODES)
 def rollback(
     reason: Annotated[str, typer.Option("--reason", help="Why: recorded in the state history.")],
-    state: StateOpt = None,
-    flags: FlagsOpt = None,
+    state: SharedStateOpt = None,
+    flags: SharedFlagsOpt = None,
 ) -> None:
     """Send every upload to the legacy arm now (percentage 0 in the flag file) and record why.
 
@@ -413,7 +426,7 @@ def rollback(
         if flags is not None
         else (settings.flag_file if settings is not None else _env_path("LLMFILES_FLAG_FILE"))
     )
-    state_file = (
+    state_file: str | Path = (
         state
         if state is not None
         else (
@@ -423,19 +436,29 @@ def rollback(
         )
     )
     problems: list[str] = []
-    source: FileFlagSource | None = None
-    try:
-        source = None if flag_file is None else FileFlagSource(flag_file, strict=False)
-    except ConfigError as exc:
-        problems.append(str(exc))
-    controller = RolloutController(
-        recorder=Recorder(),
-        flags=OverridableFlagSource(source if source is not None else _NoFlags()),
-        store=StateStore(state_file),
-        gates=DEFAULT_GATES,
-        strict_state=False,
-    )
-    report = controller.rollback(reason, trigger="manual")
+    source: WritableFlagSource | None = None
+    with contextlib.ExitStack() as opened:
+        try:
+            if isinstance(flag_file, str) and is_postgres_url(flag_file):
+                # A fleet: the row every instance follows; a database that is down fails the write below.
+                fleet = PostgresFlagSource(flag_file, actor="llmfiles rollout rollback", wait_s=1.0)
+                opened.callback(fleet.close)
+                source = fleet
+            elif flag_file is not None:
+                source = FileFlagSource(flag_file, strict=False)
+        except ConfigError as exc:
+            problems.append(str(exc))
+        store = open_state_store(state_file)
+        if isinstance(store, PostgresStateStore):
+            opened.callback(store.close)
+        controller = RolloutController(
+            recorder=Recorder(),
+            flags=OverridableFlagSource(source if source is not None else _NoFlags()),
+            store=store,
+            gates=DEFAULT_GATES,
+            strict_state=False,
+        )
+        report = controller.rollback(reason, trigger="manual")
     problems.extend(report.problems)
     out = _out()
     if report.flag_written:

@@ -80,6 +80,8 @@ class PostgresFlagSource:
         default: the flags before the row exists or was ever read.
         timeout_s: the longest a write or a first read may take.
         wait_s: how long the constructor waits for the first read before it serves `default`.
+        actor: who this source writes as in the history (a controller's id, an operator's name),
+            unless a write names another.
     """
 
     def __init__(
@@ -92,11 +94,13 @@ class PostgresFlagSource:
         default: FlagState | None = None,
         timeout_s: float = 3.0,
         wait_s: float = 3.0,
+        actor: str = "llmfiles",
     ) -> None:
         if not (math.isfinite(poll_s) and poll_s > 0):
             raise ConfigError(f"poll_s={poll_s!r} must be a finite number of seconds > 0")
         self.name = name
         self.poll_s = poll_s
+        self.actor = actor
         self._fallback = fallback
         self._worker = PgWorker(dsn, timeout_s=timeout_s)
         self._lock = threading.Lock()
@@ -133,11 +137,11 @@ class PostgresFlagSource:
         self,
         state: FlagState,
         *,
-        actor: str = "llmfiles",
+        actor: str | None = None,
         reason: str | None = None,
         evidence: Mapping[str, Any] | None = None,
-    ) -> int:
-        """Make `state` the fleet's flags in one transaction with its history entry; the new version.
+    ) -> None:
+        """Make `state` the fleet's flags in one transaction with its history entry (`version` tells which).
 
         Raises:
             SharedStateError: the database could not be reached or refused; nothing was written.
@@ -145,7 +149,7 @@ class PostgresFlagSource:
 
         async def work(conn: asyncpg.Connection[Any]) -> int:
             async with conn.transaction():
-                return await self._store(conn, state, actor, reason, evidence)
+                return await self._store(conn, state, actor or self.actor, reason, evidence)
 
         version = self._worker.call(work, what=f"write flag {self.name!r}")
         self._adopt(state, version)
@@ -153,14 +157,17 @@ class PostgresFlagSource:
             "fleet_flags_written",
             flag=self.name,
             version=version,
-            actor=actor,
+            actor=actor or self.actor,
             reason=reason,
             **state.to_dict(),
         )
-        return version
 
     def roll_back(
-        self, *, actor: str = "llmfiles", reason: str | None = None, evidence: Mapping[str, Any] | None = None
+        self,
+        *,
+        reason: str | None = None,
+        evidence: Mapping[str, Any] | None = None,
+        actor: str | None = None,
     ) -> str | None:
         """Percentage 0 for the whole fleet, whatever the row holds now (the kill switch), in one
         transaction with its history entry; the other flags are kept. Nothing is ever set aside (a row
@@ -176,11 +183,17 @@ class PostgresFlagSource:
                 row = await conn.fetchrow(_READ + " FOR UPDATE", self.name)
                 kept = FlagState() if row is None else FlagState(enabled=bool(row[0]), fallback=bool(row[2]))
                 off = replace(kept, percent=0.0)
-                return off, await self._store(conn, off, actor, reason, evidence)
+                return off, await self._store(conn, off, actor or self.actor, reason, evidence)
 
         state, version = self._worker.call(work, what=f"roll back flag {self.name!r}")
         self._adopt(state, version)
-        _log.warning("fleet_flags_rolled_back", flag=self.name, actor=actor, reason=reason, **state.to_dict())
+        _log.warning(
+            "fleet_flags_rolled_back",
+            flag=self.name,
+            actor=actor or self.actor,
+            reason=reason,
+            **state.to_dict(),
+        )
         return None
 
     def history(self, *, limit: int = 50) -> list[FlagChange]:

@@ -36,7 +36,7 @@ from typing import Any, Literal, Protocol
 
 import structlog
 
-from llmfiles._errors import ConfigError, LLMFilesError
+from llmfiles._errors import ConfigError, LLMFilesError, SharedStateError
 from llmfiles.observe import MemorySampler, Recorder, RolloutMetrics, atomic_write_text, move_aside
 from llmfiles.rollout._flags import FlagState, OverridableFlagSource, WritableFlagSource
 from llmfiles.rollout._gates import (
@@ -377,10 +377,16 @@ class RolloutController:
         """
         self.flags.pin(0.0)
         problems: list[str] = []
-        flag_written = self._write_flag_off(problems)
-        state_problem = self._reload(strict=False)
-        if state_problem is not None:
-            problems.append(state_problem)
+        flag_written = self._write_flag_off(
+            problems,
+            reason=f"{trigger} rollback: {reason}",
+            evidence=None if verdict is None else verdict.to_dict(),
+        )
+        unreadable = self._reload(strict=False)
+        if isinstance(unreadable, SharedStateError):
+            problems.append(f"the state store cannot be reached: {unreadable}")
+        elif unreadable is not None:
+            problems.append(f"the state could not be read: {unreadable}")
             problems.append(self._set_aside_state())
         now = self._clock()
         # Never read a state: where the rollout stood is unknown, not "off".
@@ -409,12 +415,14 @@ class RolloutController:
             _log.error("rollout_rollback_incomplete", flag_written=flag_written, problems=problems)
         return RollbackReport(self._state, previous, flag_written, tuple(problems))
 
-    def _write_flag_off(self, problems: list[str]) -> bool:
+    def _write_flag_off(
+        self, problems: list[str], *, reason: str, evidence: Mapping[str, Any] | None
+    ) -> bool:
         inner = self.flags.inner
         if not isinstance(inner, WritableFlagSource):
             return False  # the environment, a static source: the pin is the whole rollback (see the report)
         try:
-            moved = inner.roll_back()
+            moved = inner.roll_back(reason=reason, evidence=evidence)
         except (OSError, LLMFilesError) as exc:
             problems.append(
                 f"the flag could not be written, other processes still route to the async arm: {exc}"
@@ -538,20 +546,21 @@ class RolloutController:
     def _off_verdict(self) -> GateVerdict:
         return GateVerdict(OFF, Decision.HOLD, (f"rollout is {self._state.status}",), {})
 
-    def _reload(self, *, strict: bool) -> str | None:
+    def _reload(self, *, strict: bool) -> LLMFilesError | None:
         """Re-read the stored state; when it cannot be read, raise (`strict`) or keep the last good one.
 
-        Returns why the stored state could not be read, None when it could.
+        Returns why the stored state could not be read (a `ConfigError`: it is corrupt; a
+        `SharedStateError`: a fleet's database is out of reach), None when it could.
         """
         if self.store is None:
             return None
         try:
             stored = self.store.load()
-        except ConfigError as exc:
+        except (ConfigError, SharedStateError) as exc:
             if strict:
                 raise
             _log.error("rollout_state_unreadable_kept_last", error=str(exc))
-            return f"the state could not be read: {exc}"
+            return exc
         self._state_read = True
         if stored != self._state:
             self._state = stored
