@@ -60,3 +60,10 @@ def load(session: nox.Session) -> None:
     """A Locust load run through the reference service: `nox -s load -- --stage 10 --users 150`."""
     session.install("-e", ".[load,bench]")
     session.run("python", "-m", "harness", "load", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def fleet(session: nox.Session) -> None:
+    """The fleet run: three service instances, PostgreSQL, Prometheus, two controllers, distributed Locust."""
+    session.install("-e", ".[load,bench,postgres]")
+    session.run("python", "-m", "harness", "fleet", *session.posargs)

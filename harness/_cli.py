@@ -105,5 +105,28 @@ def load(
     raise typer.Exit(run_load(config, Console()).exit_code)
 
 
+@app.command()
+def fleet(
+    out: Annotated[Path, typer.Option(help="Where logs and fleet.json go.")] = Path("fleet-out"),
+    duration: Annotated[
+        float, typer.Option(help="Seconds of load: the kill at 1/4, the brownout at 1/2.")
+    ] = 60.0,
+    users: Annotated[int, typer.Option(help="Locust users over all instances.")] = 30,
+    interval: Annotated[float, typer.Option(help="The controllers' check interval, seconds.")] = 4.0,
+    threshold: Annotated[int, typer.Option(help="Failed checks in a row that roll back.")] = 2,
+) -> None:
+    """Three instances, PostgreSQL, Prometheus, two controllers, distributed Locust; exit 0 if every bound holds."""
+    from harness._engines import EngineError
+    from harness.fleet import FleetConfig, run_fleet
+
+    config = FleetConfig(out=out, duration_s=duration, users=users, interval_s=interval, threshold=threshold)
+    try:
+        result = run_fleet(config, Console())
+    except EngineError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(0 if result.ok else 1)
+
+
 def main() -> None:
     app()

@@ -71,7 +71,7 @@ class FleetConfig:
     workers: int = 2
     users: int = 30
     duration_s: float = 60.0
-    interval_s: float = 2.0
+    interval_s: float = 4.0
     threshold: int = 2
     scrape_s: float = 1.0
 
