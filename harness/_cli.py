@@ -115,7 +115,7 @@ def fleet(
     interval: Annotated[float, typer.Option(help="The controllers' check interval, seconds.")] = 4.0,
     threshold: Annotated[int, typer.Option(help="Failed checks in a row that roll back.")] = 2,
 ) -> None:
-    """Three instances, PostgreSQL, Prometheus, two controllers, distributed Locust; exit 0 if every bound holds."""
+    """Three instances, PostgreSQL, Prometheus, two controllers, Locust; exit 0 if every bound holds."""
     from harness._engines import EngineError
     from harness.fleet import FleetConfig, run_fleet
 
