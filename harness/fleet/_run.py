@@ -186,6 +186,7 @@ class _Fleet:
                     str(out / f"spool-{i}"),
                     "--registry",
                     "none",
+                    "--delete-after",  # the account holds 1000 files: a minute of load must not fill it
                     "--legacy-in-thread",
                 ],
                 log_path=out / f"service-{i}.log",
