@@ -27,8 +27,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from llmfiles._errors import ConfigError
-from llmfiles.fleet import PostgresFlagSource, PostgresStateStore, is_postgres_url, open_state_store
+from llmfiles._errors import ConfigError, SharedStateError
+from llmfiles.fleet import (
+    PostgresFlagSource,
+    PostgresStateStore,
+    PrometheusFigures,
+    is_postgres_url,
+    open_state_store,
+)
 from llmfiles.observe import Comparison, Event, Recorder, configure_logging, read_events
 from llmfiles.rollout import (
     DEFAULT_GATES,
@@ -275,7 +281,14 @@ def status(state: StateOpt = None, flags: FlagsOpt = None, as_json: JsonOpt = Fa
 
 @rollout_app.command()
 def evaluate(
-    events: Annotated[Path, typer.Option("--events", help="EventLog JSONL file to judge.")],
+    events: Annotated[Path | None, typer.Option("--events", help="EventLog JSONL file to judge.")] = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option("--prometheus", help="Judge the whole fleet's figures from this Prometheus instead."),
+    ] = None,
+    selector: Annotated[
+        str, typer.Option("--selector", help='With --prometheus: label matchers, e.g. job="llmfiles".')
+    ] = "",
     stage: Annotated[
         str | None, typer.Option("--stage", help="Stage to judge (default: the current one).")
     ] = None,
@@ -289,9 +302,12 @@ def evaluate(
 
     Only this flag's events since the stage began (the state file says when) count; the time since then
     is the soak. A stage that is not the one running has no soak (0 s). --soak SECONDS sets the soak a
-    stage requires (load runs shrink it to their length).
+    stage requires (load runs shrink it to their length). With --prometheus instead of --events, the
+    figures are the whole fleet's since the stage began (or the last hour), read with PromQL.
     """
     try:
+        if (events is None) == (prometheus is None):
+            raise ConfigError("give exactly one of --events FILE and --prometheus URL")
         table = _gates(gates, soak)
         settings = load_settings()
         current = _load_state(StateStore(state if state is not None else settings.state_file))
@@ -301,20 +317,36 @@ def evaluate(
         gate = table.stage(name)
         now = time.time()
         since = _stage_start(current, name, now)
-        evidence = _Evidence.read(events, flag=settings.salt, since=since, now=now)
+        evidence = (
+            None if events is None else _Evidence.read(events, flag=settings.salt, since=since, now=now)
+        )
     except ConfigError as exc:
         raise _fail(exc) from exc
-    evidence.report(settings.salt)
+    if evidence is not None:
+        evidence.report(settings.salt)
     if since is None:
         _err().print(
             f"[yellow]note:[/yellow] stage {escape(name)} is not running (state: {escape(current.stage)}, "
             f"{current.status}): no soak counts"
         )
-    window = evidence.recorder(settings, now).compare()
+    if evidence is None:
+        assert prometheus is not None
+        try:
+            with PrometheusFigures(prometheus, selector=selector) as figures:
+                window = figures.compare(
+                    window_s=min(figures.window_s, now - since if since else figures.window_s)
+                )
+        except (ConfigError, SharedStateError) as exc:
+            # No figures, no verdict: say so and hold, never promote or roll back on missing data.
+            _err().print(f"[red]error:[/red] {escape(str(exc))}; no verdict without the fleet's figures")
+            raise typer.Exit(code=_EXIT[Decision.HOLD]) from None
+    else:
+        window = evidence.recorder(settings, now).compare()
     context = GateContext(soak_s=0.0 if since is None else now - since, baseline_p95_s=current.baseline_p95_s)
     verdict = evaluate_gates(gate, window, rules=table.rules, context=context)
     if as_json:
-        typer.echo(json.dumps({**verdict.to_dict(), "events": evidence.to_dict()}, indent=2))
+        source = {"events": evidence.to_dict()} if evidence is not None else {"prometheus": prometheus}
+        typer.echo(json.dumps({**verdict.to_dict(), **source}, indent=2))
     else:
         console = _out()
         console.print(_comparison_table(window))

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client import start_http_server
+from typer.testing import CliRunner
 
 from harness._engines import PROMETHEUS_INSTALL_HINT, ThrowawayPrometheus, free_port, prometheus_binary
 from llmfiles import SharedStateError
+from llmfiles.cli import app
 from llmfiles.fleet import PrometheusFigures, histogram_samples
 from llmfiles.observe import ErrorKind, Event, RolloutMetrics
+from llmfiles.rollout import RolloutState
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +115,38 @@ def test_an_unreachable_prometheus_is_a_typed_error() -> None:
 def test_histogram_samples_place_each_call_in_its_bucket() -> None:
     buckets = [("0.1", 2.0), ("0.25", 5.0), ("1.0", 5.0), ("+Inf", 6.0)]
     assert histogram_samples(buckets) == [0.05, 0.05, 0.175, 0.175, 0.175, 1.0]
+
+
+def _state_file(tmp_path: Path, stage: str = "10%") -> Path:
+    path = tmp_path / "state.json"
+    path.write_text(
+        json.dumps(RolloutState(stage=stage, status="running", stage_started_at=time.time() - 60).to_dict())
+    )
+    return path
+
+
+def test_evaluate_judges_the_fleet_from_prometheus(
+    scraped: tuple[RolloutMetrics, ThrowawayPrometheus], tmp_path: Path
+) -> None:
+    metrics, prom = scraped
+    _wait_for_total(prom, 0)
+    for _ in range(40):
+        metrics.record(_event("async", "success", 0.2))
+        metrics.record(_event("legacy", "success", 0.2))
+    _wait_for_total(prom, 80)
+    state = _state_file(tmp_path)
+    result = CliRunner().invoke(
+        app, ["rollout", "evaluate", "--prometheus", prom.url, "--state", str(state), "--soak", "0", "--json"]
+    )
+    verdict = json.loads(result.stdout)
+    assert verdict["figures"]["count"] == 40  # the fleet's async calls, read with PromQL
+    assert verdict["prometheus"] == prom.url
+    assert result.exit_code == 3  # HOLD: 40 uploads are too few for stage 10%'s gate
+
+
+def test_evaluate_without_prometheus_holds_and_says_why(tmp_path: Path) -> None:
+    state = _state_file(tmp_path)
+    down = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(app, ["rollout", "evaluate", "--prometheus", down, "--state", str(state)])
+    assert result.exit_code == 3
+    assert "no verdict without the fleet's figures" in result.output
