@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from llmfiles.rollout._judge import JudgeVerdict, LatencyJudgement, RateJudgement, judge_latency, judge_rate
 
 from harness.load._figures import PhaseFigures, Tally
 from llmfiles.rollout import Decision
+from llmfiles.rollout._judge import JudgeVerdict, LatencyJudgement, RateJudgement, judge_latency, judge_rate
 
 __all__ = [
     "QUEUE_FACTOR",

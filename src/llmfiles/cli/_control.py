@@ -106,7 +106,7 @@ def _fleet_controller(
     clock = PinnedClock()
     figures = PrometheusFigures(prometheus, selector=selector, clock=clock)
     controller = RolloutController(
-        recorder=figures,  # type: ignore[arg-type]  # the same compare()/window_s contract as a Recorder
+        recorder=figures,
         flags=OverridableFlagSource(PostgresFlagSource(database, name=flag, actor=f"controller {holder}")),
         store=PostgresStateStore(database, name=flag),
         gates=gates,

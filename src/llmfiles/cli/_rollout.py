@@ -333,17 +333,19 @@ def evaluate(
         assert prometheus is not None
         try:
             with PrometheusFigures(prometheus, selector=selector) as figures:
-                window = figures.compare(
-                    window_s=min(figures.window_s, now - since if since else figures.window_s)
-                )
+                span = min(figures.window_s, now - since if since else figures.window_s)
+                window, latencies = figures.compare(window_s=span), figures.latency_samples(window_s=span)
         except (ConfigError, SharedStateError) as exc:
             # No figures, no verdict: say so and hold, never promote or roll back on missing data.
             _err().print(f"[red]error:[/red] {escape(str(exc))}; no verdict without the fleet's figures")
             raise typer.Exit(code=_EXIT[Decision.HOLD]) from None
     else:
-        window = evidence.recorder(settings, now).compare()
+        recorder = evidence.recorder(settings, now)
+        window, latencies = recorder.compare(), recorder.latency_samples()
     context = GateContext(soak_s=0.0 if since is None else now - since, baseline_p95_s=current.baseline_p95_s)
-    verdict = evaluate_gates(gate, window, rules=table.rules, context=context)
+    verdict = evaluate_gates(
+        gate, window, latencies=latencies, rules=table.rules, context=context, gate_set=table.name
+    )
     if as_json:
         source = {"events": evidence.to_dict()} if evidence is not None else {"prometheus": prometheus}
         typer.echo(json.dumps({**verdict.to_dict(), **source}, indent=2))

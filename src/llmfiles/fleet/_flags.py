@@ -55,6 +55,23 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)
 _READ = "SELECT enabled, percent, fallback, version FROM llmfiles_flags WHERE name = $1"
 
 
+def evidence_json(evidence: Mapping[str, Any]) -> str:
+    """`evidence` as JSON PostgreSQL accepts, whatever it holds: a kill switch must never fail on its
+    paperwork. Non-finite numbers (a ratio over an empty arm) become strings, since ``jsonb`` has no
+    NaN; anything else JSON cannot say becomes its ``str``."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        if isinstance(value, Mapping):
+            return {str(key): clean(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(item) for item in value]
+        return value
+
+    return json.dumps(clean(evidence), default=str, allow_nan=False)
+
+
 @dataclass(frozen=True, slots=True)
 class FlagChange:
     """One entry of the flag history: the state written, by whom, when and why, with its evidence."""
@@ -249,7 +266,7 @@ class PostgresFlagSource:
             actor,
             reason,
             *row[1:],
-            None if evidence is None else json.dumps(evidence, default=str),
+            None if evidence is None else evidence_json(evidence),
         )
         await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{self.name}:{version}")
         return version

@@ -39,10 +39,18 @@ from typing import Any
 import httpx
 
 from llmfiles._errors import ConfigError, SharedStateError
-from llmfiles.observe import ArmSummary, Comparison, ErrorKind, compare_summaries, percentile
+from llmfiles.observe import ArmSummary, Comparison, ErrorKind, LatencySamples, compare_summaries, percentile
 from llmfiles.observe._event import Arm
 
 Clock = Callable[[], float]
+Vector = list[tuple[Mapping[str, str], float]]
+"""An instant vector: each series' labels and value."""
+
+
+def _delta(series: str, rng: str) -> str:
+    """A counter's value at the window's end minus at its start (0 for a series born inside)."""
+    end = f"max_over_time({series}[{rng}])"
+    return f"({end} - ({series} offset {rng} or {end} * 0))"
 
 
 class PrometheusFigures:
@@ -89,44 +97,61 @@ class PrometheusFigures:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def latency_samples(self, *, window_s: float | None = None, at: float | None = None) -> LatencySamples:
+        """Each arm's successful calls over the window, one latency per call at its bucket's midpoint.
+
+        Raises:
+            SharedStateError: Prometheus could not be reached or answered with an error.
+        """
+        _, when, rng = self._window(window_s, at)
+        buckets = self._buckets(rng, when)
+        return LatencySamples(
+            control=tuple(self._arm_samples(self.control, buckets)),
+            candidate=tuple(self._arm_samples(self.candidate, buckets)),
+        )
+
     def compare(self, *, window_s: float | None = None, at: float | None = None) -> Comparison:
         """Candidate and control over ``(at - window_s, at]``.
 
         Raises:
             SharedStateError: Prometheus could not be reached or answered with an error.
         """
-        span = self.window_s if window_s is None else window_s
-        if not 0 < span <= self.window_s:
-            raise ConfigError(f"window_s={window_s!r} must be > 0 and <= the reader's {self.window_s!r}")
-        when = self._clock() if at is None else at
-        rng = f"[{max(1, math.ceil(span))}s]"
-
-        def delta(series: str) -> str:
-            end = f"max_over_time({series}{rng})"
-            return f"({end} - ({series} offset {rng[1:-1]} or {end} * 0))"
-
+        span, when, rng = self._window(window_s, at)
         sel = self.selector
-        counts = self._vector(f"sum by (arm, outcome) {delta(f'llmfiles_uploads_total{{{sel}}}')}", when)
-        sizes = self._vector(f"sum by (arm) {delta(f'llmfiles_upload_bytes_total{{{sel}}}')}", when)
-        errors = self._vector(
-            f"sum by (arm, error_type, error_kind) {delta(f'llmfiles_upload_errors_total{{{sel}}}')}", when
+        counts = self._vector(
+            f"sum by (arm, outcome) {_delta(f'llmfiles_uploads_total{{{sel}}}', rng)}", when
         )
-        success_sel = f'{sel},outcome="success"' if sel else 'outcome="success"'
-        histogram = f"llmfiles_upload_duration_seconds_bucket{{{success_sel}}}"
-        buckets = self._vector(f"sum by (arm, le) {delta(histogram)}", when)
+        sizes = self._vector(f"sum by (arm) {_delta(f'llmfiles_upload_bytes_total{{{sel}}}', rng)}", when)
+        errors = self._vector(
+            f"sum by (arm, error_type, error_kind) {_delta(f'llmfiles_upload_errors_total{{{sel}}}', rng)}",
+            when,
+        )
+        buckets = self._buckets(rng, when)
         return compare_summaries(
             self._summary(self.candidate, span, counts, sizes, errors, buckets),
             self._summary(self.control, span, counts, sizes, errors, buckets),
         )
 
+    def _window(self, window_s: float | None, at: float | None) -> tuple[float, float, str]:
+        """The window's length, its end, and its PromQL range (whole seconds, at least one)."""
+        span = self.window_s if window_s is None else window_s
+        if not 0 < span <= self.window_s:
+            raise ConfigError(f"window_s={window_s!r} must be > 0 and <= the reader's {self.window_s!r}")
+        return span, self._clock() if at is None else at, f"{max(1, math.ceil(span))}s"
+
+    def _buckets(self, rng: str, when: float) -> Vector:
+        success = f'{self.selector},outcome="success"' if self.selector else 'outcome="success"'
+        histogram = f"llmfiles_upload_duration_seconds_bucket{{{success}}}"
+        return self._vector(f"sum by (arm, le) {_delta(histogram, rng)}", when)
+
+    @staticmethod
+    def _arm_samples(arm: Arm, buckets: Vector) -> list[float]:
+        return histogram_samples(
+            [(labels["le"], n) for labels, n in buckets if labels.get("arm") == arm and "le" in labels]
+        )
+
     def _summary(
-        self,
-        arm: Arm,
-        span: float,
-        counts: list[tuple[Mapping[str, str], float]],
-        sizes: list[tuple[Mapping[str, str], float]],
-        errors: list[tuple[Mapping[str, str], float]],
-        buckets: list[tuple[Mapping[str, str], float]],
+        self, arm: Arm, span: float, counts: Vector, sizes: Vector, errors: Vector, buckets: Vector
     ) -> ArmSummary:
         outcomes: dict[str, int] = defaultdict(int)
         for labels, value in counts:
@@ -145,13 +170,7 @@ class PrometheusFigures:
                 timeouts += calls
             elif kind == ErrorKind.CRITICAL.value:
                 critical[labels["error_type"]] += calls
-        latencies = histogram_samples(
-            [
-                (labels["le"], value)
-                for labels, value in buckets
-                if labels.get("arm") == arm and "le" in labels
-            ]
-        )
+        latencies = self._arm_samples(arm, buckets)
         total = sum(outcomes.values())
         return ArmSummary(
             arm=arm,
@@ -170,7 +189,7 @@ class PrometheusFigures:
             critical_errors=MappingProxyType(dict(critical)),
         )
 
-    def _vector(self, query: str, at: float) -> list[tuple[Mapping[str, str], float]]:
+    def _vector(self, query: str, at: float) -> Vector:
         try:
             response = self._http.get(
                 f"{self.url}/api/v1/query", params={"query": query, "time": f"{at:.3f}"}
@@ -188,7 +207,7 @@ class PrometheusFigures:
                 f"prometheus={self.url!r} refused {query!r}: {body.get('error', response.status_code)}"
             )
         result = body.get("data", {}).get("result", [])
-        vector: list[tuple[Mapping[str, str], float]] = []
+        vector: Vector = []
         for item in result:
             value = float(item["value"][1])
             if math.isfinite(value):

@@ -37,7 +37,14 @@ from typing import Any, Literal, Protocol
 import structlog
 
 from llmfiles._errors import ConfigError, LLMFilesError, SharedStateError
-from llmfiles.observe import MemorySampler, Recorder, RolloutMetrics, atomic_write_text, move_aside
+from llmfiles.observe import (
+    ArmFigures,
+    Comparison,
+    MemorySampler,
+    RolloutMetrics,
+    atomic_write_text,
+    move_aside,
+)
 from llmfiles.rollout._flags import FlagState, OverridableFlagSource, WritableFlagSource
 from llmfiles.rollout._gates import (
     DEFAULT_GATES,
@@ -46,6 +53,7 @@ from llmfiles.rollout._gates import (
     GateContext,
     GateTable,
     GateVerdict,
+    StageGate,
     evaluate,
 )
 
@@ -244,7 +252,8 @@ class RolloutController:
     """Runs the gates every `interval_s` and applies automatic rollback; promotes on request.
 
     Args:
-        recorder: the dispatcher's recorder (the figures).
+        recorder: where the figures come from: the dispatcher's `Recorder` (this process), or a fleet's
+            `llmfiles.fleet.PrometheusFigures` (every instance); any `ArmFigures`.
         flags: the dispatcher's flag source, wrapped so a rollback can pin it in-process; when the
             wrapped source is writable (`FileFlagSource`) rollbacks and promotions are written to it.
         store: persistent state; in memory only when None.
@@ -261,7 +270,7 @@ class RolloutController:
     def __init__(
         self,
         *,
-        recorder: Recorder,
+        recorder: ArmFigures,
         flags: OverridableFlagSource,
         store: RolloutStateStore | None = None,
         gates: GateTable = DEFAULT_GATES,
@@ -335,7 +344,7 @@ class RolloutController:
             return self._off_verdict()
         whole = self.recorder.compare(window_s=self._stage_window())
         context = self._context(whole.candidate.success_rate if whole.candidate.count else None)
-        return evaluate(self.gates.stage(self._state.stage), whole, rules=self.gates.rules, context=context)
+        return self._evaluate(self.gates.stage(self._state.stage), whole, self._stage_window(), context)
 
     def check(self) -> CheckResult:
         """Judge the last interval and the whole stage, count a failure, roll back at `threshold` of them.
@@ -353,8 +362,8 @@ class RolloutController:
         recent = self.recorder.compare(window_s=min(self.interval_s, self._stage_window()))
         whole = self.recorder.compare(window_s=self._stage_window())
         context = self._context(whole.candidate.success_rate if whole.candidate.count else None)
-        recent_verdict = evaluate(stage, recent, rules=rules, context=context)
-        whole_verdict = evaluate(stage, whole, rules=rules, context=context)
+        recent_verdict = self._evaluate(stage, recent, min(self.interval_s, self._stage_window()), context)
+        whole_verdict = self._evaluate(stage, whole, self._stage_window(), context)
         verdict = recent_verdict if recent_verdict.decision is Decision.ROLLBACK else whole_verdict
         if verdict.decision is Decision.ROLLBACK:
             self._failed += 1
@@ -536,6 +545,19 @@ class RolloutController:
             memory_growth=growth,
             review_band_s=0.0 if self._review_since is None else now - self._review_since,
             baseline_p95_s=self._state.baseline_p95_s,
+        )
+
+    def _evaluate(
+        self, stage: StageGate, window: Comparison, window_s: float, context: GateContext
+    ) -> GateVerdict:
+        # The judge compares the arms' latency samples, which a Comparison summarises away.
+        return evaluate(
+            stage,
+            window,
+            latencies=self.recorder.latency_samples(window_s=window_s),
+            rules=self.gates.rules,
+            context=context,
+            gate_set=self.gates.name,
         )
 
     def _stage_window(self) -> float:

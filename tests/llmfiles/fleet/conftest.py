@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from harness._engines import ThrowawayPostgres
 
@@ -18,3 +19,11 @@ def dsn(postgres_server: ThrowawayPostgres) -> Iterator[str]:
         yield postgres_server.dsn(name)
     finally:
         postgres_server.psql(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    # The CLI commands configure structlog for the process (onto the runner's stream, closed after it):
+    # leave it as other tests expect it.
+    yield
+    structlog.reset_defaults()

@@ -111,3 +111,15 @@ def test_a_password_never_appears_in_an_error() -> None:
     with pytest.raises(ConfigError) as caught:
         PostgresFlagSource("mysql://user:hunter2@host/db")
     assert "hunter2" not in str(caught.value)
+
+
+def test_a_rollback_whose_evidence_holds_nan_still_reaches_the_database(dsn: str) -> None:
+    # A verdict over an arm with no successes carries NaN ratios; jsonb refuses NaN. The kill switch must
+    # not fail on its paperwork.
+    evidence = {"figures": {"latency_ratio": float("nan"), "p95_s": float("inf"), "count": 3}}
+    with PostgresFlagSource(dsn) as flags:
+        flags.write(FlagState(enabled=True, percent=50.0))
+        flags.roll_back(reason="brownout", evidence=evidence)
+        newest = flags.history(limit=1)[0]
+    assert newest.state.percent == 0.0
+    assert newest.evidence == {"figures": {"latency_ratio": "nan", "p95_s": "inf", "count": 3}}
