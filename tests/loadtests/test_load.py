@@ -81,17 +81,18 @@ def test_a_short_stage_run_alternates_phases_and_reports_them(tmp_path: Path) ->
 
 def test_a_slow_async_arm_rolls_back(tmp_path: Path) -> None:
     slow = tmp_path / "slow.toml"
-    slow.write_text('[[rules]]\neffect = { kind = "latency", seconds = 0.4 }\n')
+    slow.write_text('[[rules]]\neffect = { kind = "latency", seconds = 2.0 }\n')
     config = LoadConfig(
         scenario="stage_promotion",
         stage=50,
         profile="calm",
-        users=20,
-        duration_s=14,
+        users=60,
+        duration_s=20,
         out=tmp_path / "out",
-        rate=20,
+        rate=16,
         max_file_bytes=64 * 1024,
         async_profile=str(slow),
+        legacy_in_thread=True,  # the loop stays free, so the short run collects enough async calls
     )
     result = run_load(config, Console(width=160))
 
