@@ -1,4 +1,4 @@
-"""The rollout of the async upload path: settings, flag sources, bucketing, dispatcher, gates, controller."""
+"""The rollout of the async upload path: settings, flags, bucketing, dispatcher, judge, gates, controller."""
 
 from llmfiles.rollout._bucket import BUCKETS, bucket, in_rollout, normalized_hash, threshold
 from llmfiles.rollout._controller import (
@@ -38,6 +38,7 @@ from llmfiles.rollout._gates import (
     StageGate,
     evaluate,
 )
+from llmfiles.rollout._judge import JudgeVerdict, LatencyJudgement, RateJudgement, judge_latency, judge_rate
 from llmfiles.rollout._settings import RolloutSettings, load_settings
 
 __all__ = [
@@ -57,10 +58,13 @@ __all__ = [
     "GateContext",
     "GateTable",
     "GateVerdict",
+    "JudgeVerdict",
+    "LatencyJudgement",
     "LegacyArm",
     "OpenFeatureFlagSource",
     "OverridableFlagSource",
     "PromotionResult",
+    "RateJudgement",
     "Reconcile",
     "RollbackRules",
     "RolloutController",
@@ -74,6 +78,8 @@ __all__ = [
     "dispatched",
     "evaluate",
     "in_rollout",
+    "judge_latency",
+    "judge_rate",
     "load_settings",
     "normalized_hash",
     "threshold",

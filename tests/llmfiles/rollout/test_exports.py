@@ -9,10 +9,11 @@ def test_rollout_public_names_are_pinned() -> None:
         [
             "BUCKETS", "DEFAULT_GATES", "FALLBACK_ERRORS", "OFF", "AsyncArm", "CheckResult", "Decision",
             "Dispatcher", "EnvFlagSource", "EventSink", "FileFlagSource", "FlagSource", "FlagState",
-            "GateContext", "GateTable", "GateVerdict", "LegacyArm", "OpenFeatureFlagSource",
-            "OverridableFlagSource", "PromotionResult", "Reconcile", "RollbackRules", "RolloutController",
-            "RolloutSettings", "RolloutState", "StageGate", "StateStore", "Uploaded", "WritableFlagSource",
-            "bucket", "dispatched", "evaluate", "in_rollout", "load_settings", "normalized_hash", "threshold",
+            "GateContext", "GateTable", "GateVerdict", "JudgeVerdict", "LatencyJudgement", "LegacyArm",
+            "OpenFeatureFlagSource", "OverridableFlagSource", "PromotionResult", "RateJudgement",
+            "Reconcile", "RollbackRules", "RolloutController", "RolloutSettings", "RolloutState", "StageGate",
+            "StateStore", "Uploaded", "WritableFlagSource", "bucket", "dispatched", "evaluate", "in_rollout",
+            "judge_latency", "judge_rate", "load_settings", "normalized_hash", "threshold",
         ]
     )  # fmt: skip
     assert all(hasattr(llmfiles.rollout, name) for name in llmfiles.rollout.__all__)
