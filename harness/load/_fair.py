@@ -46,12 +46,22 @@ QUEUE_SLACK_MS = 50.0
 
 @dataclass(frozen=True, slots=True)
 class Criteria:
-    """What the load run judges against: the gate set applied, named in the report."""
+    """What the load run judges against, from the gate set applied (named in the report).
+
+    Args:
+        gate_set: the gate set's name.
+        latency_tolerance: the largest latency ratio allowed (1.05: 5 % slower).
+        max_error_rate: the largest rise in the failed share allowed (0.01: one point).
+        min_samples: calls on each side before a judgement may FAIL (the rollback rules' minimum).
+        min_to_pass: calls on the candidate side before a judgement may PASS (the stage's minimum).
+        confidence: the judge's one-sided confidence.
+    """
 
     gate_set: str
     latency_tolerance: float
     max_error_rate: float
     min_samples: int
+    min_to_pass: int
     confidence: float = 0.98
 
 
@@ -89,6 +99,7 @@ class RunVerdict:
                 "latency_tolerance": self.criteria.latency_tolerance,
                 "max_error_rate": self.criteria.max_error_rate,
                 "min_samples": self.criteria.min_samples,
+                "min_to_pass": self.criteria.min_to_pass,
                 "confidence": self.criteria.confidence,
             },
             "judgements": [j.to_dict() for j in self.judgements],
@@ -106,29 +117,43 @@ def _pool(tallies: Sequence[Tally]) -> Tally:
 _Compare = Callable[[str, Tally, Tally, "Criteria"], "Judgement"]
 
 
+def _too_few(name: str, control: Tally, candidate: Tally, criteria: Criteria) -> Judgement | None:
+    if min(control.n, candidate.n) >= criteria.min_samples:
+        return None
+    reason = (
+        f"{candidate.n} candidate and {control.n} control calls; at least {criteria.min_samples} of each "
+        "before the judge may decide"
+    )
+    return Judgement(name, JudgeVerdict.INCONCLUSIVE, reason, None)
+
+
+def _settled(
+    name: str, result: LatencyJudgement | RateJudgement, candidate: Tally, criteria: Criteria
+) -> Judgement:
+    """The judge's answer, except that a PASS needs the stage's minimum of candidate calls."""
+    if result.verdict == JudgeVerdict.PASS and candidate.n < criteria.min_to_pass:
+        reason = f"{result.reason}; but {candidate.n} candidate calls < the stage's {criteria.min_to_pass}"
+        return Judgement(name, JudgeVerdict.INCONCLUSIVE, reason, result)
+    return Judgement(name, result.verdict, result.reason, result)
+
+
 def _latency(name: str, control: Tally, candidate: Tally, criteria: Criteria) -> Judgement:
-    if min(control.n, candidate.n) < criteria.min_samples:
-        reason = (
-            f"{candidate.n} candidate and {control.n} control samples; the gate set needs "
-            f"{criteria.min_samples} of each"
-        )
-        return Judgement(name, JudgeVerdict.INCONCLUSIVE, reason, None)
+    too_few = _too_few(name, control, candidate, criteria)
+    if too_few is not None:
+        return too_few
     result = judge_latency(
         control.latencies_s,
         candidate.latencies_s,
         tolerance=criteria.latency_tolerance,
         confidence=criteria.confidence,
     )
-    return Judgement(name, result.verdict, result.reason, result)
+    return _settled(name, result, candidate, criteria)
 
 
 def _rate(name: str, control: Tally, candidate: Tally, criteria: Criteria) -> Judgement:
-    if min(control.n, candidate.n) < criteria.min_samples:
-        reason = (
-            f"{candidate.n} candidate and {control.n} control calls; the gate set needs "
-            f"{criteria.min_samples} of each"
-        )
-        return Judgement(name, JudgeVerdict.INCONCLUSIVE, reason, None)
+    too_few = _too_few(name, control, candidate, criteria)
+    if too_few is not None:
+        return too_few
     result = judge_rate(
         control.failures,
         control.n,
@@ -137,7 +162,7 @@ def _rate(name: str, control: Tally, candidate: Tally, criteria: Criteria) -> Ju
         limit=criteria.max_error_rate,
         confidence=criteria.confidence,
     )
-    return Judgement(name, result.verdict, result.reason, result)
+    return _settled(name, result, candidate, criteria)
 
 
 def queue_check(phases: Sequence[PhaseFigures]) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from harness.load._report import print_report, write_reports
 from harness.load._timeline import draw_timeline
 from harness.service._config import ARM_HEADER
 from llmfiles import ConfigError
+from llmfiles.rollout import DEFAULT_GATES
 from mock_provider import load_profile
 
 __all__ = ["DEFAULT_RATE", "SCENARIOS", "LoadConfig", "LoadResult", "run_load"]
@@ -153,9 +154,14 @@ class LoadResult:
 
 
 def criteria_for(stage: float) -> Criteria:
-    """The load-run gate set for `stage`."""
+    """The load-run gate set for `stage`: the stage's latency and error limits through the judge."""
+    gate = DEFAULT_GATES.stage(stage_name(stage))
     return Criteria(
-        gate_set=f"load-run {stage_name(stage)}", latency_tolerance=0.2, max_error_rate=0.01, min_samples=30
+        gate_set=f"load-run {gate.name}",
+        latency_tolerance=gate.max_latency_ratio,
+        max_error_rate=gate.max_error_rate,
+        min_samples=DEFAULT_GATES.rules.min_samples,
+        min_to_pass=200,
     )
 
 

@@ -18,7 +18,9 @@ from llmfiles.rollout import FileFlagSource, in_rollout
 from mock_provider._rules import parse_rules
 
 SALT = "llmfiles.async_upload"
-CRITERIA = Criteria(gate_set="test", latency_tolerance=0.2, max_error_rate=0.01, min_samples=30)
+CRITERIA = Criteria(
+    gate_set="test", latency_tolerance=1.2, max_error_rate=0.01, min_samples=30, min_to_pass=100
+)
 
 
 def test_control_phases_run_the_stage_before_the_target() -> None:
