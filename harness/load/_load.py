@@ -357,6 +357,7 @@ def run_load(config: LoadConfig, console: Console) -> LoadResult:
         config.out / "load-timeline.png",
         driver.windows,
         events,
+        samples=samples,
         label=label,
         title=title,
         decision=result.decision,

@@ -205,6 +205,7 @@ def test_the_timeline_is_drawn_with_phases_and_verdict(tmp_path: Path) -> None:
         tmp_path / "t.png",
         WINDOWS,
         events,
+        samples=_samples(events),
         label=arm_labeller([], control_arm="legacy"),
         title="test",
         decision="PROMOTE",
