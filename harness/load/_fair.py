@@ -217,6 +217,16 @@ def _before_after(
     return Judgement(name, JudgeVerdict.INCONCLUSIVE, reason, pooled.detail)
 
 
+def _steady(judgement: Judgement, *, sustained: bool) -> Judgement:
+    """A latency FAIL stands only when the service kept up: in a queue, both arms wait behind each other."""
+    if judgement.verdict != JudgeVerdict.FAIL or sustained:
+        return judgement
+    reason = (
+        f"{judgement.reason}; not a FAIL: the service did not keep up, so its queue, not the arm, was timed"
+    )
+    return Judgement(judgement.name, JudgeVerdict.INCONCLUSIVE, reason, judgement.detail)
+
+
 def judge_run(phases: Sequence[PhaseFigures], criteria: Criteria) -> RunVerdict:
     """Judge a run's phases: the new arm in the candidate phases, then the service if there are controls."""
     candidates = [p for p in phases if p.window.phase.role == "candidate"]
@@ -224,13 +234,13 @@ def judge_run(phases: Sequence[PhaseFigures], criteria: Criteria) -> RunVerdict:
     new_arm = _pool([p.arm("async").tally for p in candidates])
     old_arm = _pool([p.arm("legacy").tally for p in candidates])
     sustained = _sustained(queue_check(phases))
+    steady = sustained.verdict == JudgeVerdict.PASS
     judgements = [
-        _latency("new arm latency vs legacy arm", old_arm, new_arm, criteria),
+        _steady(_latency("new arm latency vs legacy arm", old_arm, new_arm, criteria), sustained=steady),
         _rate("new arm failed calls vs legacy arm", old_arm, new_arm, criteria),
     ]
     if controls:
         pairs = [(before.service, after.service) for before, after in zip(controls, candidates, strict=False)]
-        steady = sustained.verdict == JudgeVerdict.PASS
         judgements += [
             _before_after(
                 "service latency, candidate vs control phases", _latency, pairs, criteria, sustained=steady

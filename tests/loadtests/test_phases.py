@@ -157,6 +157,11 @@ def test_a_service_that_queues_never_promotes_nor_rolls_back_on_its_latency() ->
     assert _verdict(_run(1.0), slow={0: 20.0, 1: 30.0, 2: 30.0, 3: 45.0}) == "HOLD"
 
 
+def test_a_slow_new_arm_in_a_service_that_queues_holds() -> None:
+    # The arms were timed inside a queue: the judge's FAIL on the new arm cannot stand.
+    assert _verdict(_run(2.0), slow={0: 20.0, 1: 20.0, 2: 20.0, 3: 20.0}) == "HOLD"
+
+
 def test_a_failing_new_arm_rolls_back_even_when_fast() -> None:
     events = _run(1.0)
     failing = [
