@@ -16,6 +16,7 @@ from pathlib import Path
 from harness._context import API_KEY, BenchContext
 from llmfiles import LLMFilesError
 from llmfiles.legacy import LegacyFilesClient
+from llmfiles.observe import ErrorKind, classify_error
 from llmfiles.providers import provider_by_name
 from llmfiles.transfer import AsyncFilesClient, TransferSettings
 
@@ -47,8 +48,8 @@ class BatchResult:
 
 
 def is_timeout(error: BaseException) -> bool:
-    """A timeout by type (`TimeoutError`, which `TransferTimeoutError` is) or by name (httpx, requests)."""
-    return isinstance(error, TimeoutError) or "timeout" in type(error).__name__.lower()
+    """A timeout by type (`TimeoutError`, which `TransferTimeoutError` is, or httpx's), never by name."""
+    return classify_error(error) is ErrorKind.TIMEOUT
 
 
 def base_url(ctx: BenchContext, provider: str) -> str:

@@ -1,21 +1,36 @@
 """What the rollout sees: events, JSONL log and CSV export, per-arm windows, Prometheus, memory, logs."""
 
-from llmfiles.observe._event import ARMS, EVENT_FIELDS, OUTCOMES, Arm, Event, Outcome, hash_key
+from llmfiles.observe._event import (
+    ARMS,
+    CRITICAL_ERRORS,
+    EVENT_FIELDS,
+    OUTCOMES,
+    TIMEOUT_ERRORS,
+    Arm,
+    ErrorKind,
+    Event,
+    Outcome,
+    classify_error,
+    hash_key,
+)
 from llmfiles.observe._eventlog import EventLog, export_csv, read_events
-from llmfiles.observe._files import atomic_write_text
+from llmfiles.observe._files import atomic_write_text, move_aside
 from llmfiles.observe._logging import REDACTED, configure_logging, redact_secrets
 from llmfiles.observe._memory import MemorySampler, process_rss
 from llmfiles.observe._metrics import RolloutMetrics
-from llmfiles.observe._recorder import ArmSummary, Comparison, Recorder, is_timeout, percentile
+from llmfiles.observe._recorder import ArmSummary, Comparison, Recorder, percentile
 
 __all__ = [
     "ARMS",
+    "CRITICAL_ERRORS",
     "EVENT_FIELDS",
     "OUTCOMES",
     "REDACTED",
+    "TIMEOUT_ERRORS",
     "Arm",
     "ArmSummary",
     "Comparison",
+    "ErrorKind",
     "Event",
     "EventLog",
     "MemorySampler",
@@ -23,10 +38,11 @@ __all__ = [
     "Recorder",
     "RolloutMetrics",
     "atomic_write_text",
+    "classify_error",
     "configure_logging",
     "export_csv",
     "hash_key",
-    "is_timeout",
+    "move_aside",
     "percentile",
     "process_rss",
     "read_events",

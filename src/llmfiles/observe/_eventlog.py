@@ -74,7 +74,8 @@ def read_events(path: Path | str) -> Iterator[Event]:
     """Events from a JSONL log, in file order.
 
     Raises:
-        ConfigError: a line other than a torn last one is not an event (the message names the line).
+        ConfigError: a line other than a torn last one is not an event, or holds a time or duration
+            that is not a finite number (the message names the line).
     """
     source = Path(path)
     try:
@@ -94,7 +95,11 @@ def read_events(path: Path | str) -> Iterator[Event]:
                 raise ConfigError(f"events={str(source)!r} line {number} is not JSON: {exc.msg}") from exc
             if not isinstance(data, dict):
                 raise ConfigError(f"events={str(source)!r} line {number} is not a JSON object")
-            yield Event.from_dict(data)
+            try:
+                event = Event.from_dict(data)
+            except ConfigError as exc:
+                raise ConfigError(f"events={str(source)!r} line {number}: {exc}") from exc
+            yield event
 
 
 def export_csv(events: Iterable[Event], dest: Path | str) -> int:

@@ -1,4 +1,4 @@
-"""Atomic file replacement, shared by everything here that other processes read while it changes.
+"""Atomic replacement, and setting a broken file aside, for files other processes read while they change.
 
 A reader (another process's `FileFlagSource`, the CLI reading the controller's state) must see the old
 content or the new one, never half of each: write a sibling temporary file, fsync it, then `os.replace`
@@ -8,8 +8,10 @@ it over the target (atomic on POSIX and Windows), then fsync the directory so th
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -39,3 +41,22 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def move_aside(path: Path, *, clock: Callable[[], float]) -> Path:
+    """Rename `path` to ``<name>.corrupt-<UTC time>`` beside it, so a fresh file can take its place.
+
+    Used when a file cannot be read and something must be written over it now (a rollback): the broken
+    content is kept for the post-mortem, never overwritten. A name already taken gets ``-1``, ``-2``...
+
+    Raises:
+        OSError: the file could not be renamed (the caller must say so: nothing was written).
+    """
+    stamp = dt.datetime.fromtimestamp(clock(), tz=dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    suffix = 0
+    while target.exists():
+        suffix += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{suffix}")
+    os.replace(path, target)
+    return target

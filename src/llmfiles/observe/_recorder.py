@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from llmfiles._errors import ConfigError
-from llmfiles.observe._event import Arm, Event
+from llmfiles.observe._event import Arm, ErrorKind, Event
 
 Clock = Callable[[], float]
 
@@ -42,17 +42,14 @@ def percentile(samples: Sequence[float], p: float) -> float | None:
     return ordered[rank - 1]
 
 
-def is_timeout(error_type: str | None) -> bool:
-    """Whether an error class name means a timeout (TimeoutError, TransferTimeoutError, httpx.ReadTimeout)."""
-    return error_type is not None and "timeout" in error_type.lower()
-
-
 @dataclass(frozen=True, slots=True)
 class ArmSummary:
     """One arm's figures over a window. Rates are fractions of `count` (0.0 when there are no calls).
 
     `error_rate` counts calls the caller saw fail; `fallback_rate` calls the legacy arm rescued; neither
     is a success of this arm, so ``success_rate + error_rate + fallback_rate == 1`` when count > 0.
+    `timeouts` and `critical_errors` (class name -> calls) count events by their recorded `ErrorKind`,
+    never by what the class is called.
     """
 
     arm: Arm
@@ -68,6 +65,7 @@ class ArmSummary:
     p99_s: float | None
     throughput_per_s: float
     error_types: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    critical_errors: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     def _share(self, part: int) -> float:
         # 0.0 for an empty window rather than an error: callers judge `count` (min samples) first.
@@ -203,6 +201,10 @@ class Recorder:
         outcomes = Counter(event.outcome for event in mine)
         latencies = [event.duration_s for event in mine if event.outcome == "success"]
         errors = Counter(event.error_type for event in mine if event.error_type is not None)
+        kinds = Counter(event.error_kind for event in mine if event.error_kind is not None)
+        critical = Counter(
+            event.error_type or "?" for event in mine if event.error_kind is ErrorKind.CRITICAL
+        )
         # A young recorder (or a log replayed into one) has not seen a whole window yet: divide by the
         # time actually covered, or throughput would be understated.
         first = min([self._started, *(event.ts for event in events)])
@@ -214,13 +216,14 @@ class Recorder:
             successes=outcomes["success"],
             failures=outcomes["failure"],
             fallbacks=outcomes["fallback"],
-            timeouts=sum(count for name, count in errors.items() if is_timeout(name)),
+            timeouts=kinds[ErrorKind.TIMEOUT],
             bytes=sum(event.bytes for event in mine),
             p50_s=percentile(latencies, 50),
             p95_s=percentile(latencies, 95),
             p99_s=percentile(latencies, 99),
             throughput_per_s=len(mine) / covered,
             error_types=MappingProxyType(dict(errors)),
+            critical_errors=MappingProxyType(dict(critical)),
         )
 
     def _prune(self, since: float) -> None:

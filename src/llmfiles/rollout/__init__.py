@@ -4,8 +4,10 @@ from llmfiles.rollout._bucket import BUCKETS, bucket, in_rollout, normalized_has
 from llmfiles.rollout._controller import (
     CheckResult,
     PromotionResult,
+    RollbackReport,
     RolloutController,
     RolloutState,
+    RolloutStateStore,
     StateStore,
 )
 from llmfiles.rollout._dispatch import (
@@ -66,10 +68,12 @@ __all__ = [
     "PromotionResult",
     "RateJudgement",
     "Reconcile",
+    "RollbackReport",
     "RollbackRules",
     "RolloutController",
     "RolloutSettings",
     "RolloutState",
+    "RolloutStateStore",
     "StageGate",
     "StateStore",
     "Uploaded",

@@ -10,13 +10,16 @@ minutes. A check with too few calls to judge neither counts nor clears a failure
 that slows calls until they time out must not reset it by leaving an interval empty.
 
 Rollback is applied at once and in this order: the percentage is pinned to 0 in this process, written to
-the shared flag source (every process on the host follows within one call), then the state file records
-it; the metric is raised and a structured log line written. Promotion is never automatic: `promote` asks
-the gates and refuses unless they say PROMOTE (or the operator forces it), and returns the verdict as the
-evidence.
+the shared flag source (every process on the host follows within one call), then the state records it;
+the metric is raised and a structured log line written. Nothing about the state can stop the first two
+steps: a state that cannot be read is set aside and a fresh one records the rollback, and what went
+wrong comes back in the `RollbackReport` (and the log) after the flag is written. Promotion is never
+automatic: `promote` asks the gates and refuses unless they say PROMOTE (or the operator forces it), and
+returns the verdict as the evidence.
 
-State lives in a JSON file (`StateStore`) replaced atomically, so the CLI in another process sees
-and changes the same state; a check re-reads it first.
+State lives behind `RolloutStateStore` (load, save, set aside); `StateStore` keeps it in a JSON file
+replaced atomically, so the CLI in another process sees and changes the same state; a check re-reads it
+first, and keeps judging on the last good state (logging why) when the stored one turns unreadable.
 """
 
 from __future__ import annotations
@@ -24,16 +27,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 
-from llmfiles._errors import ConfigError
-from llmfiles.observe import MemorySampler, Recorder, RolloutMetrics, atomic_write_text
+from llmfiles._errors import ConfigError, LLMFilesError
+from llmfiles.observe import MemorySampler, Recorder, RolloutMetrics, atomic_write_text, move_aside
 from llmfiles.rollout._flags import FlagState, OverridableFlagSource, WritableFlagSource
 from llmfiles.rollout._gates import (
     DEFAULT_GATES,
@@ -49,6 +53,8 @@ _log = structlog.get_logger("llmfiles.rollout")
 
 Status = Literal["off", "running", "rolled_back"]
 _HISTORY_KEPT = 50
+# datetime's last second (9999-12-31): a time beyond it cannot even be printed.
+_LAST_TIME = 253_402_300_799.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,29 +91,85 @@ class RolloutState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, origin: str) -> RolloutState:
-        """Rebuild a saved state; `ConfigError` naming `origin` (the file) when it is not one."""
-        try:
-            state = cls(
-                stage=str(data["stage"]),
-                status=data["status"],
-                stage_started_at=float(data["stage_started_at"]),
-                baseline_p95_s=None if data.get("baseline_p95_s") is None else float(data["baseline_p95_s"]),
-                reason=data.get("reason"),
-                history=tuple(data.get("history", ())),
+    def from_dict(cls, data: Mapping[str, Any], *, origin: str) -> RolloutState:
+        """Rebuild a saved state; `ConfigError` naming `origin` (the file) and the bad key when it is not one.
+
+        Every value is checked here, so nothing downstream (the soak clock, the status table) meets a
+        time of 1e300 or NaN, or a history entry that is not an object.
+        """
+        missing = [key for key in ("stage", "status", "stage_started_at") if key not in data]
+        if missing:
+            raise ConfigError(
+                f"{origin} is not a rollout state (missing {missing!r}); restore it or delete it"
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{origin} is not a rollout state ({exc!r}); restore it or delete it") from exc
-        if state.status not in ("off", "running", "rolled_back"):
-            raise ConfigError(f"{origin}: status={state.status!r} must be off, running or rolled_back")
-        return state
+        stage, status, started = data["stage"], data["status"], data["stage_started_at"]
+        baseline, reason, history = data.get("baseline_p95_s"), data.get("reason"), data.get("history", [])
+        if not isinstance(stage, str) or not stage:
+            raise ConfigError(f"{origin}: stage={stage!r} must be a stage name")
+        if status not in ("off", "running", "rolled_back"):
+            raise ConfigError(f"{origin}: status={status!r} must be off, running or rolled_back")
+        if not _is_time(started):
+            raise ConfigError(
+                f"{origin}: stage_started_at={started!r} must be a unix time in [0, {_LAST_TIME:.0f}]"
+            )
+        if baseline is not None and not (_is_number(baseline) and math.isfinite(baseline) and baseline >= 0):
+            raise ConfigError(f"{origin}: baseline_p95_s={baseline!r} must be null or seconds >= 0")
+        if reason is not None and not isinstance(reason, str):
+            raise ConfigError(f"{origin}: reason={reason!r} must be null or text")
+        if not isinstance(history, list):
+            raise ConfigError(f"{origin}: history={history!r} must be a list of objects")
+        for index, entry in enumerate(history):
+            if not isinstance(entry, dict) or not _is_time(entry.get("ts", 0.0)):
+                raise ConfigError(
+                    f"{origin}: history[{index}]={entry!r} must be an object with a unix time ts"
+                )
+        return cls(
+            stage=stage,
+            status=status,
+            stage_started_at=float(started),
+            baseline_p95_s=None if baseline is None else float(baseline),
+            reason=reason,
+            history=tuple(history),
+        )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_time(value: object) -> bool:
+    return _is_number(value) and 0 <= value <= _LAST_TIME  # type: ignore[operator]
+
+
+class RolloutStateStore(Protocol):
+    """Where the controller keeps its `RolloutState`: a JSON file (`StateStore`), or a shared database.
+
+    Contract:
+
+    - `load` returns the saved state, the initial `RolloutState()` when nothing was saved yet, and
+      raises `ConfigError` naming the store and the bad value when what is saved is not a valid state.
+    - `save` replaces the saved state as a whole (a reader sees the old one or the new one, never a
+      mix) and raises `OSError` or an `LLMFilesError` when it cannot.
+    - `set_aside` moves an unreadable saved state out of the way (kept for the post-mortem, never
+      deleted) so the next `save` starts afresh; returns where it went, None when nothing was there.
+    """
+
+    def load(self) -> RolloutState: ...
+
+    def save(self, state: RolloutState) -> None: ...
+
+    def set_aside(self) -> str | None: ...
 
 
 class StateStore:
-    """`RolloutState` in a JSON file, replaced atomically; a missing file is the initial state."""
+    """`RolloutState` in a JSON file, replaced atomically; a missing file is the initial state.
 
-    def __init__(self, path: Path | str) -> None:
+    Implements `RolloutStateStore`; `set_aside` renames the file to ``<name>.corrupt-<UTC time>``.
+    """
+
+    def __init__(self, path: Path | str, *, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
+        self._clock = clock
 
     def load(self) -> RolloutState:
         """The saved state, or the initial one when nothing was saved yet (a first start)."""
@@ -124,7 +186,13 @@ class StateStore:
 
     def save(self, state: RolloutState) -> None:
         """Replace the file atomically, so a crash mid-write never leaves a state the next start rejects."""
-        atomic_write_text(self.path, json.dumps(state.to_dict(), indent=2) + "\n")
+        atomic_write_text(self.path, json.dumps(state.to_dict(), indent=2, allow_nan=False) + "\n")
+
+    def set_aside(self) -> str | None:
+        """Rename an unreadable state file out of the way; None when there is no file."""
+        if not self.path.exists():
+            return None
+        return str(move_aside(self.path, clock=self._clock))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +207,26 @@ class CheckResult:
     failed_checks: int
     rolled_back: bool
     samples: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackReport:
+    """What a rollback did, for the operator: it always pins this process; the rest is reported here.
+
+    Args:
+        state: the state after the rollback (recorded in the store unless `problems` says otherwise).
+        from_stage: the stage rolled back from; ``"unknown"`` when no state could ever be read.
+        flag_written: the shared flag source now says percentage 0, so every process follows. False
+            means only this process is pinned: the source cannot be written (the environment), or the
+            write failed (then `problems` says why); other processes keep routing to the async arm.
+        problems: what went wrong on the way, in words (a file set aside, a store that refused the
+            write); empty when the rollback went through cleanly.
+    """
+
+    state: RolloutState
+    from_stage: str
+    flag_written: bool
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +254,8 @@ class RolloutController:
         clock: wall-clock seconds (inject a fake one in tests).
         memory: RSS sampler for the memory-spike rule; None skips the rule.
         metrics: raised on rollback.
+        strict_state: False starts on the initial state (and logs) when the stored one cannot be read,
+            instead of raising: for a rollback, which must not be stopped by a broken state.
     """
 
     def __init__(
@@ -173,13 +263,14 @@ class RolloutController:
         *,
         recorder: Recorder,
         flags: OverridableFlagSource,
-        store: StateStore | None = None,
+        store: RolloutStateStore | None = None,
         gates: GateTable = DEFAULT_GATES,
         interval_s: float = 10.0,
         threshold: int = 3,
         clock: Callable[[], float] = time.time,
         memory: MemorySampler | None = None,
         metrics: RolloutMetrics | None = None,
+        strict_state: bool = True,
     ) -> None:
         if not interval_s > 0:
             raise ConfigError(f"interval_s={interval_s!r} must be > 0 seconds")
@@ -194,10 +285,12 @@ class RolloutController:
         self._clock = clock
         self._memory = memory
         self._metrics = metrics
-        self._state = store.load() if store is not None else RolloutState()
-        if self._state.stage != OFF:
-            gates.stage(self._state.stage)
+        self._state = RolloutState()
+        self._state_read = False
         self._failed = 0
+        self._reload(strict=strict_state)
+        if strict_state and self._state.stage != OFF:
+            gates.stage(self._state.stage)
         self._review_since: float | None = None
         self.last_check: CheckResult | None = None
 
@@ -216,7 +309,7 @@ class RolloutController:
 
     def verdict(self) -> GateVerdict:
         """The gates' verdict over the whole stage so far, without acting on it."""
-        self._reload()
+        self._reload(strict=True)
         if self._state.stage == OFF:
             return self._off_verdict()
         whole = self.recorder.compare(window_s=self._stage_window())
@@ -224,8 +317,12 @@ class RolloutController:
         return evaluate(self.gates.stage(self._state.stage), whole, rules=self.gates.rules, context=context)
 
     def check(self) -> CheckResult:
-        """Judge the last interval and the whole stage, count a failure, roll back at `threshold` of them."""
-        self._reload()
+        """Judge the last interval and the whole stage, count a failure, roll back at `threshold` of them.
+
+        A stored state that turned unreadable does not stop the check: it judges on the last good state
+        (and logs), so a brownout is still rolled back.
+        """
+        self._reload(strict=False)
         if self._state.stage == OFF:
             self._failed = 0
             self.last_check = CheckResult(self._off_verdict(), 0, False)
@@ -250,28 +347,33 @@ class RolloutController:
 
     def rollback(
         self, reason: str, *, trigger: str = "manual", verdict: GateVerdict | None = None
-    ) -> RolloutState:
-        """Send every key to the legacy arm at once: pin here, write the flag source, persist, count, log."""
-        self._reload()
-        now = self._clock()
+    ) -> RollbackReport:
+        """Send every key to the legacy arm at once: pin here, write the flag source, persist, count, log.
+
+        Never stopped by the state: the flag goes first, a state that cannot be read is set aside and a
+        fresh one records the rollback, and whatever went wrong is in the report's `problems` (and
+        logged as ``rollout_rollback_incomplete``) rather than raised.
+        """
         self.flags.pin(0.0)
-        inner = self.flags.inner
-        if isinstance(inner, WritableFlagSource):
-            inner.write(replace(inner.snapshot(), percent=0.0))
-        previous = self._state.stage
-        self._set_state(
-            replace(
-                self._state,
-                stage=OFF,
-                status="rolled_back",
-                stage_started_at=now,
-                reason=reason,
-            ),
-            action="rollback",
-            from_stage=previous,
-            trigger=trigger,
-            now=now,
-        )
+        problems: list[str] = []
+        flag_written = self._write_flag_off(problems)
+        state_problem = self._reload(strict=False)
+        if state_problem is not None:
+            problems.append(state_problem)
+            problems.append(self._set_aside_state())
+        now = self._clock()
+        # Never read a state: where the rollout stood is unknown, not "off".
+        previous = self._state.stage if self._state_read or self.store is None else "unknown"
+        try:
+            self._set_state(
+                replace(self._state, stage=OFF, status="rolled_back", stage_started_at=now, reason=reason),
+                action="rollback",
+                from_stage=previous,
+                trigger=trigger,
+                now=now,
+            )
+        except (OSError, LLMFilesError) as exc:
+            problems.append(f"the state could not record the rollback: {exc}")
         self._failed = 0
         if self._metrics is not None:
             self._metrics.rollback(trigger=trigger)
@@ -282,15 +384,48 @@ class RolloutController:
             reason=reason,
             figures=None if verdict is None else dict(verdict.figures),
         )
-        return self._state
+        if problems:
+            _log.error("rollout_rollback_incomplete", flag_written=flag_written, problems=problems)
+        return RollbackReport(self._state, previous, flag_written, tuple(problems))
+
+    def _write_flag_off(self, problems: list[str]) -> bool:
+        inner = self.flags.inner
+        if not isinstance(inner, WritableFlagSource):
+            return False  # the environment, a static source: the pin is the whole rollback (see the report)
+        try:
+            moved = inner.roll_back()
+        except (OSError, LLMFilesError) as exc:
+            problems.append(
+                f"the flag could not be written, other processes still route to the async arm: {exc}"
+            )
+            return False
+        if moved is not None:
+            problems.append(
+                f"the flag source could not be read: set aside as {moved}, replaced by the flags off"
+            )
+        return True
+
+    def _set_aside_state(self) -> str:
+        if self.store is None:
+            return "no state store"
+        try:
+            moved = self.store.set_aside()
+        except (OSError, LLMFilesError) as exc:
+            return f"the unreadable state could not be set aside: {exc}"
+        if moved is None:
+            return "nothing to set aside; a fresh state records this rollback"
+        return f"the unreadable state was set aside as {moved}; a fresh state records this rollback"
 
     def promote(self, *, force: bool = False) -> PromotionResult:
         """Move to the next stage if the gates say PROMOTE (or `force`); the verdict is the evidence.
 
         From ``"off"`` the first stage starts without a verdict, unless the rollout was rolled back:
         restarting after a rollback needs `force`, so someone has looked at why.
+
+        Raises:
+            ConfigError: the stored state cannot be read (a promotion needs to know where it stands).
         """
-        self._reload()
+        self._reload(strict=True)
         current = self._state.stage
         target = self.gates.next_stage(current)
         verdict = None if current == OFF else self.verdict()
@@ -382,13 +517,25 @@ class RolloutController:
     def _off_verdict(self) -> GateVerdict:
         return GateVerdict(OFF, Decision.HOLD, (f"rollout is {self._state.status}",), {})
 
-    def _reload(self) -> None:
+    def _reload(self, *, strict: bool) -> str | None:
+        """Re-read the stored state; when it cannot be read, raise (`strict`) or keep the last good one.
+
+        Returns why the stored state could not be read, None when it could.
+        """
         if self.store is None:
-            return
-        stored = self.store.load()
+            return None
+        try:
+            stored = self.store.load()
+        except ConfigError as exc:
+            if strict:
+                raise
+            _log.error("rollout_state_unreadable_kept_last", error=str(exc))
+            return f"the state could not be read: {exc}"
+        self._state_read = True
         if stored != self._state:
             self._state = stored
             self._failed = 0
+        return None
 
     def _set_state(
         self, state: RolloutState, *, action: str, from_stage: str, trigger: str, now: float

@@ -30,7 +30,7 @@ import structlog
 
 from llmfiles._errors import ConfigError
 from llmfiles._errors import TransportError as LLMFilesTransportError
-from llmfiles.observe import Arm, Event, Outcome, hash_key
+from llmfiles.observe import Arm, Event, Outcome, classify_error, hash_key
 from llmfiles.rollout._bucket import in_rollout
 from llmfiles.rollout._flags import FlagSource
 
@@ -169,7 +169,7 @@ class Dispatcher(Generic[R]):
         bucket_key = key if key is not None else uuid.uuid4().hex
         arm: Arm = "async" if in_rollout(bucket_key, state.effective_percent, self.salt) else "legacy"
         outcome: Outcome = "failure"
-        error_type: str | None = None
+        error: BaseException | None = None
         size = 0
         try:
             if arm == "legacy":
@@ -182,13 +182,13 @@ class Dispatcher(Generic[R]):
                 except FALLBACK_ERRORS as exc:
                     if isinstance(exc, _LOCAL_FILE_ERRORS) or not state.fallback:
                         raise
-                    error_type = type(exc).__name__
+                    error = exc
                     result, outcome = await self._recover(source, purpose, started, exc)
             size = result.size
             return result
         except BaseException as exc:
-            if error_type is None:
-                error_type = type(exc).__name__
+            if error is None:
+                error = exc
             raise
         finally:
             self._emit(
@@ -199,10 +199,11 @@ class Dispatcher(Generic[R]):
                     outcome=outcome,
                     duration_s=self._timer() - t0,
                     bytes=size,
-                    error_type=error_type,
+                    error_type=None if error is None else type(error).__name__,
                     provider=self.provider,
                     stage=self._stage(),
                     key_hash=hash_key(bucket_key, salt=self.salt),
+                    error_kind=None if error is None else classify_error(error),
                 )
             )
 
@@ -222,7 +223,8 @@ class Dispatcher(Generic[R]):
                 )
                 raise cause from exc
             if found is not None:
-                return self._adopt(found, path), "success"
+                # Adopting hashes the local file: a worker thread's job, never the event loop's.
+                return await asyncio.to_thread(self._adopt, found, path), "success"
         try:
             return await self._run_legacy(path, purpose), "fallback"
         except Exception as exc:

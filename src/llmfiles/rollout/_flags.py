@@ -17,8 +17,9 @@ import json
 import math
 import os
 import threading
+import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -27,7 +28,7 @@ import structlog
 from openfeature.client import OpenFeatureClient
 
 from llmfiles._errors import ConfigError
-from llmfiles.observe import atomic_write_text
+from llmfiles.observe import atomic_write_text, move_aside
 from llmfiles.rollout._settings import RolloutSettings
 
 _log = structlog.get_logger("llmfiles.rollout")
@@ -100,6 +101,15 @@ class WritableFlagSource(FlagSource, Protocol):
         """Make `state` the flags every later `snapshot` returns (this process and any sharing the source)."""
         ...
 
+    def roll_back(self) -> str | None:
+        """Set the percentage to 0 whatever the source holds now: the kill switch.
+
+        Content that cannot be read is set aside (never overwritten) and replaced by the flags off;
+        returns where it went, None when there was nothing to set aside. Raises `OSError` (or an
+        `LLMFilesError`) only when nothing could be written.
+        """
+        ...
+
 
 class EnvFlagSource:
     """Flags from `RolloutSettings` (the environment), fixed for the life of the process."""
@@ -124,10 +134,21 @@ class FileFlagSource:
     Args:
         path: the flag file.
         default: the state while the file does not exist.
+        strict: False starts on `default` (and logs) when the file is invalid, instead of raising: for
+            a rollback, which must write over a broken file rather than stop at it.
+        clock: wall-clock seconds, for the name a broken file is set aside under.
     """
 
-    def __init__(self, path: Path | str, *, default: FlagState | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        default: FlagState | None = None,
+        strict: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = Path(path)
+        self._clock = clock
         if self.path.suffix not in (".json", ".toml"):
             raise ConfigError(f"flag_file={str(self.path)!r} must end in .json or .toml")
         self._default = default if default is not None else FlagState()
@@ -135,7 +156,7 @@ class FileFlagSource:
         self._signature: tuple[int, int, int] | None = None
         self._state = self._default
         with self._lock:
-            self._refresh(strict=True)
+            self._refresh(strict=strict)
 
     def snapshot(self) -> FlagState:
         """The file's flags, re-read when it changed; a broken edit keeps the last good state (and logs)."""
@@ -145,14 +166,38 @@ class FileFlagSource:
 
     def write(self, state: FlagState) -> None:
         """Replace the file atomically with `state`; every reader sees it on its next `snapshot`."""
-        if self.path.suffix == ".json":
-            text = json.dumps(state.to_dict(), indent=2) + "\n"
-        else:
-            # tomllib only reads; three scalars do not justify a TOML-writing dependency.
-            text = "".join(f"{name} = {json.dumps(value)}\n" for name, value in state.to_dict().items())
         with self._lock:
-            atomic_write_text(self.path, text)
+            atomic_write_text(self.path, self._render(state))
             self._refresh(strict=True)
+
+    def roll_back(self) -> str | None:
+        """Percentage 0 in the file, whatever it holds now (see `WritableFlagSource.roll_back`).
+
+        A readable file keeps its other flags; a missing one is created with the flags off; one that
+        cannot be read or parsed is renamed to ``<name>.corrupt-<UTC time>`` and replaced by the flags
+        off. Raises `OSError` when the directory refuses the write (or the rename).
+        """
+        with self._lock:
+            moved: Path | None = None
+            try:
+                current = self._parse(self._read())
+            except FileNotFoundError:
+                current = FlagState()
+            except ConfigError as exc:
+                moved = move_aside(self.path, clock=self._clock)
+                _log.error(
+                    "flag_file_invalid_set_aside", path=str(self.path), moved_to=str(moved), error=str(exc)
+                )
+                current = FlagState()
+            atomic_write_text(self.path, self._render(replace(current, percent=0.0)))
+            self._refresh(strict=True)
+        return None if moved is None else str(moved)
+
+    def _render(self, state: FlagState) -> str:
+        if self.path.suffix == ".json":
+            return json.dumps(state.to_dict(), indent=2) + "\n"
+        # tomllib only reads; three scalars do not justify a TOML-writing dependency.
+        return "".join(f"{name} = {json.dumps(value)}\n" for name, value in state.to_dict().items())
 
     def _refresh(self, *, strict: bool) -> None:
         try:
@@ -160,11 +205,18 @@ class FileFlagSource:
         except FileNotFoundError:
             self._signature, self._state = None, self._default
             return
+        except OSError as exc:  # a parent that is a file, a directory we may not search
+            if strict:
+                raise ConfigError(
+                    f"flag_file={str(self.path)!r} cannot be read ({exc}); fix the path"
+                ) from exc
+            _log.warning("flag_file_invalid_kept_last_state", path=str(self.path), error=str(exc))
+            return
         signature = (info.st_ino, info.st_size, info.st_mtime_ns)
         if signature == self._signature:
             return
         try:
-            state = self._parse(self.path.read_bytes())
+            state = self._parse(self._read())
         except ConfigError as exc:
             if strict:
                 raise
@@ -172,6 +224,16 @@ class FileFlagSource:
         else:
             self._state = state
         self._signature = signature
+
+    def _read(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise ConfigError(
+                f"flag_file={str(self.path)!r} cannot be read ({exc}); fix or rewrite it"
+            ) from exc
 
     def _parse(self, raw: bytes) -> FlagState:
         origin = f"flag_file={str(self.path)!r}"

@@ -35,7 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 from llmfiles._errors import ConfigError
-from llmfiles.observe import Comparison
+from llmfiles.observe import CRITICAL_ERRORS, Comparison
 
 OFF = "off"
 
@@ -92,8 +92,10 @@ class RollbackRules:
         min_success: below this success rate, roll back.
         max_error_rate: above this error rate, roll back.
         max_memory_growth: RSS over the stage baseline, minus one, above which to roll back (0.20).
-        critical_errors: error class names that roll back on the first occurrence: data that arrived
-            corrupted, or a name that tried to escape its directory.
+        critical_errors: more error class names that roll back on the first occurrence (errors of other
+            libraries). llmfiles' own critical errors (`CRITICAL_ERRORS`: corrupted data, a name that
+            tried to escape its directory) are recognised by type where they were raised, and always
+            roll back whatever this holds.
         min_samples: candidate calls needed before the rate rules may roll back.
         review_band: success rates in [low, high) call for a human once they last `review_after_s`.
         review_after_s: how long the review band must last.
@@ -103,7 +105,7 @@ class RollbackRules:
     min_success: float = 0.95
     max_error_rate: float = 0.05
     max_memory_growth: float = 0.20
-    critical_errors: frozenset[str] = frozenset({"IntegrityError", "UnsafeFilenameError"})
+    critical_errors: frozenset[str] = frozenset(error.__name__ for error in CRITICAL_ERRORS)
     min_samples: int = 20
     review_band: tuple[float, float] = (0.95, 0.97)
     review_after_s: float = 30 * 60.0
@@ -242,6 +244,7 @@ def evaluate(
     baseline = window.control.p95_s if window.control.p95_s else context.baseline_p95_s
     ratio = cand.p95_s / baseline if cand.p95_s is not None and baseline else None
     critical = {name: n for name, n in cand.error_types.items() if name in rules.critical_errors}
+    critical.update(cand.critical_errors)
     figures: dict[str, float | int | None] = {
         **cand.figures(),
         "baseline_p95_s": baseline,

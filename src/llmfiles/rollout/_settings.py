@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmfiles._errors import ConfigError
+from llmfiles.rollout._gates import DEFAULT_GATES, OFF
 from llmfiles.transfer import TransferSettings
 
 
@@ -35,8 +36,11 @@ class RolloutSettings(BaseSettings):
         max_retries: retries of the async arm per upload (for the transfer client).
         timeout_s: per-upload timeout in seconds (for the transfer client).
         max_concurrency: concurrent uploads per provider (for the transfer client).
-        stage: the stage this process starts in when there is no state file yet.
+        stage: the stage this process starts in when there is no state file yet: ``"off"`` or a stage
+            of the default table.
         flag_file: a JSON or TOML flag file shared by the processes of a host (None: environment only).
+            It must exist: a path with a typo would otherwise leave every process on the default
+            flags, deaf to every rollback written to the right file.
         state_file: where the controller keeps the stage state.
         salt: the flag's name in the bucketing hash; change it only to reshuffle every key.
         check_interval_s: seconds between the controller's checks.
@@ -72,6 +76,23 @@ class RolloutSettings(BaseSettings):
         # The old ASYNC_UPLOAD_ROLLOUT was often written "10%".
         if isinstance(value, str):
             return value.strip().removesuffix("%")
+        return value
+
+    @field_validator("stage")
+    @classmethod
+    def _known_stage(cls, value: str) -> str:
+        known = [OFF, *(stage.name for stage in DEFAULT_GATES.stages)]
+        if value not in known:
+            raise ValueError(f"unknown stage; use one of: {', '.join(known)}")
+        return value
+
+    @field_validator("flag_file")
+    @classmethod
+    def _existing_flag_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(
+                "no such flag file; create it (`llmfiles rollout promote --flags PATH` does) or unset it"
+            )
         return value
 
     @property

@@ -9,7 +9,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmfiles import ConfigError
-from llmfiles.observe import ARMS, EVENT_FIELDS, OUTCOMES, Event, EventLog, export_csv, hash_key, read_events
+from llmfiles.observe import (
+    ARMS,
+    EVENT_FIELDS,
+    OUTCOMES,
+    ErrorKind,
+    Event,
+    EventLog,
+    export_csv,
+    hash_key,
+    read_events,
+)
 from tests.llmfiles._events import make_event
 
 
@@ -68,13 +78,35 @@ def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
         (json.dumps({**make_event().to_dict(), "arm": "beta"}) + "\n", "arm='beta'"),
         (json.dumps({**make_event().to_dict(), "outcome": "maybe"}) + "\n", "outcome='maybe'"),
         (json.dumps({**make_event().to_dict(), "bytes": "many"}) + "\n", "wrong type"),
+        (json.dumps({**make_event().to_dict(), "error_kind": "slow"}) + "\n", "error_kind='slow'"),
     ],
-    ids=["not-json", "not-object", "missing-fields", "bad-arm", "bad-outcome", "bad-type"],
+    ids=["not-json", "not-object", "missing-fields", "bad-arm", "bad-outcome", "bad-type", "bad-kind"],
 )
 def test_bad_lines_are_named(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "events.jsonl"
     path.write_text(content)
     with pytest.raises(ConfigError, match=message):
+        list(read_events(path))
+
+
+@pytest.mark.parametrize(
+    ("field", "raw"),
+    [
+        ("duration_s", "Infinity"),
+        ("duration_s", "NaN"),
+        ("duration_s", "1e999"),
+        ("duration_s", "-1"),
+        ("ts", "NaN"),
+        ("ts", "-Infinity"),
+    ],
+)
+def test_non_finite_times_are_refused_with_the_line(tmp_path: Path, field: str, raw: str) -> None:
+    # One duration_s=inf used to stretch the replayed window to infinity and drop every event.
+    good = json.dumps(make_event().to_dict())
+    bad = json.dumps({**make_event().to_dict(), field: "__RAW__"}).replace('"__RAW__"', raw)
+    path = tmp_path / "events.jsonl"
+    path.write_text(f"{good}\n{good}\n{bad}\n")
+    with pytest.raises(ConfigError, match=rf"line 3: {field}=.* must be a finite"):
         list(read_events(path))
 
 
@@ -110,6 +142,7 @@ def test_csv_column_order_is_pinned() -> None:
         "provider",
         "stage",
         "key_hash",
+        "error_kind",
     )
 
 
@@ -126,6 +159,7 @@ def test_csv_column_order_is_pinned() -> None:
         provider=st.sampled_from(["kimi", "glm"]),
         stage=st.sampled_from(["off", "1%", "100%"]),
         key_hash=st.text(alphabet="0123456789abcdef", min_size=16, max_size=16),
+        error_kind=st.none() | st.sampled_from(ErrorKind),
     )
 )
 def test_events_round_trip_through_json(event: Event) -> None:

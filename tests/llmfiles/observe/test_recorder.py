@@ -1,12 +1,13 @@
 """Recorder: nearest-rank percentiles, sliding windows on a fake clock, rates and the comparison."""
 
+import httpx
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmfiles import ConfigError
-from llmfiles.observe import Recorder, is_timeout, percentile
+from llmfiles import ConfigError, IntegrityError, TransferTimeoutError, UnsafeFilenameError
+from llmfiles.observe import ErrorKind, Recorder, classify_error, percentile
 from tests.llmfiles._events import make_event
 
 
@@ -36,18 +37,51 @@ def test_p99_of_hundred_samples_is_the_slowest_but_one() -> None:
     assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
 
 
+class LaggedError(TransferTimeoutError):
+    """A timeout whose name does not say so: what a rename does to a name-matching rule."""
+
+
+class MangledError(IntegrityError):
+    """A critical error under another name."""
+
+
+class TimeoutLookalikeError(Exception):
+    """Says "timeout" in its name, is not one."""
+
+
 @pytest.mark.parametrize(
-    ("name", "timeout"),
+    ("error", "kind"),
     [
-        ("TimeoutError", True),
-        ("TransferTimeoutError", True),
-        ("ReadTimeout", True),
-        ("ConnectError", False),
-        (None, False),
+        (TimeoutError(), ErrorKind.TIMEOUT),
+        (TransferTimeoutError("t"), ErrorKind.TIMEOUT),
+        (httpx.ReadTimeout("t"), ErrorKind.TIMEOUT),
+        (LaggedError("t"), ErrorKind.TIMEOUT),
+        (IntegrityError("i"), ErrorKind.CRITICAL),
+        (UnsafeFilenameError("u"), ErrorKind.CRITICAL),
+        (MangledError("m"), ErrorKind.CRITICAL),
+        (httpx.ConnectError("c"), ErrorKind.OTHER),
+        (TimeoutLookalikeError(), ErrorKind.OTHER),
     ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
 )
-def test_timeouts_are_recognised_by_name(name: str | None, timeout: bool) -> None:
-    assert is_timeout(name) is timeout
+def test_errors_are_classified_by_type_never_by_name(error: BaseException, kind: ErrorKind) -> None:
+    assert classify_error(error) is kind
+
+
+def test_timeouts_are_counted_by_recorded_kind_not_by_name() -> None:
+    recorder = Recorder(window_s=60, clock=FakeClock())
+    recorder.record(
+        make_event(ts=990, outcome="failure", error_type="LaggedError", error_kind=ErrorKind.TIMEOUT)
+    )
+    recorder.record(
+        make_event(ts=990, outcome="failure", error_type="ReadTimeout", error_kind=ErrorKind.OTHER)
+    )
+    recorder.record(
+        make_event(ts=990, outcome="failure", error_type="MangledError", error_kind=ErrorKind.CRITICAL)
+    )
+    summary = recorder.summary("async")
+    assert summary.timeouts == 1
+    assert dict(summary.critical_errors) == {"MangledError": 1}
 
 
 def test_rates_and_percentiles_per_arm() -> None:
@@ -56,7 +90,15 @@ def test_rates_and_percentiles_per_arm() -> None:
     durations = [0.1 * i for i in range(1, 11)]
     for d in durations:
         recorder.record(make_event(ts=990, duration_s=d))
-    recorder.record(make_event(ts=990, outcome="failure", error_type="TransferTimeoutError", bytes=0))
+    recorder.record(
+        make_event(
+            ts=990,
+            outcome="failure",
+            error_type="TransferTimeoutError",
+            error_kind=ErrorKind.TIMEOUT,
+            bytes=0,
+        )
+    )
     recorder.record(make_event(ts=990, outcome="fallback", error_type="ConnectError"))
     recorder.record(make_event(ts=990, arm="legacy", duration_s=0.5))
     summary = recorder.summary("async")

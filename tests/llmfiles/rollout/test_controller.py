@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from llmfiles import ConfigError
-from llmfiles.observe import Arm, MemorySampler, Recorder, RolloutMetrics
+from llmfiles.observe import Arm, MemorySampler, Recorder, RolloutMetrics, atomic_write_text
 from llmfiles.rollout import (
     DEFAULT_GATES,
     CheckResult,
@@ -135,14 +135,27 @@ def test_a_healthy_check_resets_the_streak(tmp_path: Path) -> None:
     assert not result.rolled_back
 
 
-def test_an_empty_interval_neither_counts_nor_clears(tmp_path: Path) -> None:
+def test_an_interval_too_thin_to_judge_neither_counts_nor_clears(tmp_path: Path) -> None:
     rig = Rig(tmp_path, gates=GATES)
     rig.controller.promote()
+    rig.traffic(40 * INTERVAL)  # enough healthy history that the whole stage never says ROLLBACK
+    streak = []
+    for _ in range(2):
+        rig.traffic(INTERVAL, fail=True)
+        streak.append(rig.controller.check().failed_checks)
+    assert streak == [1, 2]
+    # Calls hang: nothing finished in this interval. Neither window says ROLLBACK, and there is
+    # nothing to judge, so the streak must stand rather than reset.
+    rig.clock.now += INTERVAL
+    empty = rig.controller.check()
+    assert empty.verdict.decision is not Decision.ROLLBACK
+    assert (empty.samples, empty.failed_checks) == (0, 2)
+    rig.traffic(INTERVAL, per_second=1)  # ten healthy calls: fewer than min_samples, still no verdict
+    thin = rig.controller.check()
+    assert thin.verdict.decision is not Decision.ROLLBACK
+    assert (thin.samples, thin.failed_checks) == (10, 2)
     rig.traffic(INTERVAL, fail=True)
-    assert rig.controller.check().failed_checks == 1
-    rig.clock.now += INTERVAL  # calls hang: nothing finished in this interval
-    # The whole-stage window still shows the failures, so this check fails too.
-    assert rig.controller.check().failed_checks == 2
+    assert rig.controller.check().rolled_back  # the third failing check in the streak
 
 
 def test_memory_spike_rolls_back(tmp_path: Path) -> None:
@@ -234,6 +247,66 @@ def test_review_band_is_timed_by_the_controller(tmp_path: Path) -> None:
             )
         verdict = rig.controller.check().verdict
     assert any(r.startswith("manual review: success 96.00%") for r in verdict.reasons)
+
+
+def test_automatic_rollback_writes_the_flag_past_a_corrupt_state(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.controller.promote()
+    rig.traffic(INTERVAL)
+    rig.controller.check()
+    state_file = tmp_path / "state.json"
+    state_file.write_text('{"stage": "1%", "status": "runn')  # torn by a bad edit mid-stage
+    result = None
+    for _ in range(THRESHOLD):
+        rig.traffic(INTERVAL, fail=True)
+        result = rig.controller.check()
+    assert result is not None
+    assert result.rolled_back
+    assert FileFlagSource(tmp_path / "flags.json").snapshot().percent == 0
+    [aside] = tmp_path.glob("state.json.corrupt-*")
+    assert aside.read_text() == '{"stage": "1%", "status": "runn'
+    fresh = StateStore(state_file).load()
+    assert (fresh.stage, fresh.status, fresh.history[-1]["trigger"]) == ("off", "rolled_back", "automatic")
+
+
+def test_rollback_reports_a_flag_it_could_not_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rig = Rig(tmp_path)
+    rig.controller.promote()
+
+    def refuse(path: Path, text: str) -> None:
+        if path.name == "flags.json":
+            raise PermissionError(13, "Permission denied", str(path))
+        atomic_write_text(path, text)
+
+    monkeypatch.setattr("llmfiles.rollout._flags.atomic_write_text", refuse)
+    report = rig.controller.rollback("incident")
+    assert not report.flag_written
+    assert any("could not be written" in p for p in report.problems)
+    assert rig.flags.snapshot().effective_percent == 0  # this process is pinned all the same
+    assert StateStore(tmp_path / "state.json").load().status == "rolled_back"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"stage_started_at": 1e300}, r"stage_started_at=1e\+300 must be a unix time"),
+        ({"stage_started_at": float("nan")}, "stage_started_at=nan must be a unix time"),
+        ({"stage_started_at": "yesterday"}, "stage_started_at='yesterday'"),
+        ({"history": [5]}, r"history\[0\]=5 must be an object"),
+        ({"history": [{"ts": float("inf")}]}, r"history\[0\]=.* must be an object with a unix time"),
+        ({"history": "none"}, "history='none' must be a list"),
+        ({"baseline_p95_s": -1}, "baseline_p95_s=-1"),
+        ({"stage": 5}, "stage=5 must be a stage name"),
+        ({"reason": ["x"]}, "reason=\\['x'\\]"),
+    ],
+)
+def test_odd_state_values_are_config_errors_naming_the_key(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    good = {"stage": "1%", "status": "running", "stage_started_at": 1000.0, "history": []}
+    (tmp_path / "state.json").write_text(json.dumps({**good, **change}))
+    with pytest.raises(ConfigError, match=message):
+        StateStore(tmp_path / "state.json").load()
 
 
 def test_corrupt_state_file_is_a_config_error(tmp_path: Path) -> None:

@@ -9,9 +9,16 @@ from typing import Any
 import httpx
 import pytest
 
-from llmfiles import ConfigError, ProviderError, TransferTimeoutError, TransportError
-from llmfiles.observe import Event
-from llmfiles.rollout import Dispatcher, FlagState, dispatched, in_rollout
+from llmfiles import (
+    ConfigError,
+    IntegrityError,
+    ProviderError,
+    TransferTimeoutError,
+    TransportError,
+    UnsafeFilenameError,
+)
+from llmfiles.observe import ErrorKind, Event, Recorder
+from llmfiles.rollout import DEFAULT_GATES, Decision, Dispatcher, FlagState, dispatched, evaluate, in_rollout
 
 SALT = "test.flag"
 
@@ -235,6 +242,89 @@ async def test_unknown_whether_it_landed_fails_rather_than_duplicate(file: Path)
         await dispatcher.upload(file, purpose="p", key="k")
     assert arms.legacy_calls == 0
     assert sink.events[0].outcome == "failure"
+
+
+async def test_adopt_hashes_in_a_worker_thread_not_on_the_loop(file: Path) -> None:
+    # Adopting a found file hashes the local copy: seconds for a large file, which must not stall the loop.
+    threads: list[int] = []
+
+    def adopt_and_note(found: FoundFile, path: Path) -> Result:
+        threads.append(threading.get_ident())
+        return adopt(found, path)
+
+    arms, sink = Arms(async_error=httpx.ReadTimeout("lost response")), Sink()
+    dispatcher = make(
+        arms, Flags(100), sink, reconcile=Reconciler(found=FoundFile("f", 1234)), adopt=adopt_and_note
+    )
+    await dispatcher.upload(file, purpose="p", key="k")
+    assert len(threads) == 1
+    assert threads[0] != threading.get_ident()
+
+
+class ChecksumMismatchError(IntegrityError):
+    """A critical error under a name no list of class names knows: what a rename looks like to a gate."""
+
+
+class EscapedNameError(UnsafeFilenameError):
+    """Another one."""
+
+
+class ProviderStalledError(TransferTimeoutError):
+    """A timeout whose name does not say "timeout"."""
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (ChecksumMismatchError("sha256 differs"), ErrorKind.CRITICAL),
+        (EscapedNameError("../x"), ErrorKind.CRITICAL),
+        (ProviderStalledError("read"), ErrorKind.TIMEOUT),
+        (httpx.ReadTimeout("read"), ErrorKind.TIMEOUT),
+        (ProviderError("500", provider="kimi", status=500), ErrorKind.OTHER),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
+)
+async def test_the_event_records_the_error_kind_by_type(
+    file: Path, error: BaseException, kind: ErrorKind
+) -> None:
+    arms, sink = Arms(async_error=error), Sink()
+    with pytest.raises(type(error)):
+        await make(arms, Flags(100, fallback=False), sink).upload(file, purpose="p", key="k")
+    [event] = sink.events
+    assert (event.error_type, event.error_kind) == (type(error).__name__, kind)
+
+
+async def test_a_renamed_critical_error_still_rolls_back(file: Path) -> None:
+    # Dispatcher -> recorder -> gates, as in production: one critical error under an unknown name must
+    # still say ROLLBACK. Matching class names would let a rename silence this trigger.
+    recorder = Recorder(window_s=60)
+    dispatcher = Dispatcher(
+        Flags(100, fallback=False),
+        async_arm=Arms(async_error=ChecksumMismatchError("sha256 differs")).upload_async,
+        legacy_arm=Arms().upload_legacy,
+        recorder=recorder,
+        salt=SALT,
+    )
+    with pytest.raises(ChecksumMismatchError):
+        await dispatcher.upload(file, purpose="p", key="k")
+    summary = recorder.summary("async")
+    assert dict(summary.critical_errors) == {"ChecksumMismatchError": 1}
+    verdict = evaluate(DEFAULT_GATES.stage("1%"), recorder.compare(), rules=DEFAULT_GATES.rules)
+    assert verdict.decision is Decision.ROLLBACK
+    assert "ChecksumMismatchError" in verdict.reasons[0]
+
+
+async def test_a_renamed_timeout_is_still_counted_as_one(file: Path) -> None:
+    recorder = Recorder(window_s=60)
+    dispatcher = Dispatcher(
+        Flags(100),
+        async_arm=Arms(async_error=ProviderStalledError("read")).upload_async,
+        legacy_arm=Arms().upload_legacy,
+        recorder=recorder,
+        salt=SALT,
+    )
+    await dispatcher.upload(file, purpose="p", key="k")  # rescued by the legacy arm
+    assert recorder.summary("async").timeouts == 1
 
 
 def test_reconcile_needs_adopt() -> None:

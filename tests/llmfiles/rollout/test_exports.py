@@ -11,9 +11,10 @@ def test_rollout_public_names_are_pinned() -> None:
             "Dispatcher", "EnvFlagSource", "EventSink", "FileFlagSource", "FlagSource", "FlagState",
             "GateContext", "GateTable", "GateVerdict", "JudgeVerdict", "LatencyJudgement", "LegacyArm",
             "OpenFeatureFlagSource", "OverridableFlagSource", "PromotionResult", "RateJudgement",
-            "Reconcile", "RollbackRules", "RolloutController", "RolloutSettings", "RolloutState", "StageGate",
-            "StateStore", "Uploaded", "WritableFlagSource", "bucket", "dispatched", "evaluate", "in_rollout",
-            "judge_latency", "judge_rate", "load_settings", "normalized_hash", "threshold",
+            "Reconcile", "RollbackReport", "RollbackRules", "RolloutController", "RolloutSettings",
+            "RolloutState", "RolloutStateStore", "StageGate", "StateStore", "Uploaded", "WritableFlagSource",
+            "bucket", "dispatched", "evaluate", "in_rollout", "judge_latency", "judge_rate", "load_settings",
+            "normalized_hash", "threshold",
         ]
     )  # fmt: skip
     assert all(hasattr(llmfiles.rollout, name) for name in llmfiles.rollout.__all__)
@@ -22,10 +23,11 @@ def test_rollout_public_names_are_pinned() -> None:
 def test_observe_public_names_are_pinned() -> None:
     assert sorted(llmfiles.observe.__all__) == sorted(
         [
-            "ARMS", "EVENT_FIELDS", "OUTCOMES", "REDACTED", "Arm", "ArmSummary", "Comparison", "Event",
-            "EventLog", "MemorySampler", "Outcome", "Recorder", "RolloutMetrics", "atomic_write_text",
-            "configure_logging", "export_csv", "hash_key", "is_timeout", "percentile", "process_rss",
-            "read_events", "redact_secrets",
+            "ARMS", "CRITICAL_ERRORS", "EVENT_FIELDS", "OUTCOMES", "REDACTED", "TIMEOUT_ERRORS", "Arm",
+            "ArmSummary", "Comparison", "ErrorKind", "Event", "EventLog", "MemorySampler", "Outcome",
+            "Recorder", "RolloutMetrics", "atomic_write_text", "classify_error", "configure_logging",
+            "export_csv", "hash_key", "move_aside", "percentile", "process_rss", "read_events",
+            "redact_secrets",
         ]
     )  # fmt: skip
     assert all(hasattr(llmfiles.observe, name) for name in llmfiles.observe.__all__)

@@ -219,3 +219,40 @@ def test_a_rollback_written_by_another_process_is_seen_on_the_next_snapshot(tmp_
     )
     subprocess.run([sys.executable, "-c", script, str(path)], check=True)
     assert reader.snapshot().effective_percent == 0
+
+
+def test_roll_back_keeps_the_other_flags_of_a_readable_file(tmp_path: Path) -> None:
+    source = FileFlagSource(tmp_path / "flags.json")
+    source.write(FlagState(enabled=True, percent=50.0, fallback=False))
+    assert source.roll_back() is None
+    assert FileFlagSource(tmp_path / "flags.json").snapshot() == FlagState(True, 0.0, False)
+
+
+@pytest.mark.parametrize("name", ["flags.json", "flags.toml"])
+def test_roll_back_sets_an_unparsable_file_aside_and_writes_the_flags_off(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text('{"enabled": true, "percent": 5')  # truncated mid-edit
+    source = FileFlagSource(path, strict=False, clock=lambda: 1_800_000_000.0)
+    moved = source.roll_back()
+    assert moved == str(tmp_path / f"{name}.corrupt-20270115T080000.000000Z")
+    assert Path(moved).read_text() == '{"enabled": true, "percent": 5'
+    assert FileFlagSource(path).snapshot() == FlagState(enabled=False, percent=0.0)
+    assert source.snapshot() == FlagState(enabled=False, percent=0.0)
+
+
+def test_roll_back_creates_a_missing_file_with_the_flags_off(tmp_path: Path) -> None:
+    assert FileFlagSource(tmp_path / "new" / "flags.json").roll_back() is None
+    assert FileFlagSource(tmp_path / "new" / "flags.json").snapshot() == FlagState()
+
+
+def test_roll_back_raises_when_nothing_can_be_written(tmp_path: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        FileFlagSource(tmp_path / "not-a-dir" / "flags.json", strict=False).roll_back()
+
+
+def test_a_lenient_source_starts_on_the_default_over_a_broken_file(tmp_path: Path) -> None:
+    (tmp_path / "flags.json").write_text("{nope")
+    with pytest.raises(ConfigError, match="cannot be parsed"):
+        FileFlagSource(tmp_path / "flags.json")
+    assert FileFlagSource(tmp_path / "flags.json", strict=False).snapshot() == FlagState()

@@ -1,5 +1,7 @@
 """Settings: new and old environment names, and start-up failures that quote the key and the value."""
 
+from pathlib import Path
+
 import pytest
 
 from llmfiles import ConfigError
@@ -19,6 +21,7 @@ OLD_AND_NEW = [
     "LLMFILES_TIMEOUT_S",
     "LLMFILES_MAX_CONCURRENCY",
     "LLMFILES_STAGE",
+    "LLMFILES_FLAG_FILE",
 ]
 
 
@@ -77,6 +80,16 @@ def test_keyword_overrides() -> None:
         ("ASYNC_UPLOAD_TIMEOUT", "0", "ASYNC_UPLOAD_TIMEOUT='0'"),
         ("LLMFILES_MAX_RETRIES", "many", "LLMFILES_MAX_RETRIES='many'"),
         ("LLMFILES_MAX_CONCURRENCY", "0", "LLMFILES_MAX_CONCURRENCY='0'"),
+        (
+            "LLMFILES_STAGE",
+            "bogus",
+            "LLMFILES_STAGE='bogus': Value error, unknown stage; use one of: off, 1%",
+        ),
+        (
+            "LLMFILES_FLAG_FILE",
+            "/nonexistent/flags.json",
+            "LLMFILES_FLAG_FILE='/nonexistent/flags.json': Value error, no such flag file",
+        ),
     ],
     ids=[
         "rollout-over-100",
@@ -85,6 +98,8 @@ def test_keyword_overrides() -> None:
         "timeout-zero",
         "retries-nan",
         "concurrency-0",
+        "unknown-stage",
+        "missing-flag-file",
     ],
 )
 def test_invalid_values_fail_at_start_up(
@@ -108,3 +123,13 @@ def test_unprefixed_names_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROLLOUT_PERCENT", "50")
     settings = load_settings()
     assert (settings.enabled, settings.rollout_percent) == (False, 0.0)
+
+
+def test_an_existing_flag_file_and_a_known_stage_are_accepted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "flags.json").write_text("{}")
+    monkeypatch.setenv("LLMFILES_FLAG_FILE", str(tmp_path / "flags.json"))
+    monkeypatch.setenv("LLMFILES_STAGE", "10%")
+    settings = load_settings()
+    assert (settings.flag_file, settings.stage) == (tmp_path / "flags.json", "10%")
