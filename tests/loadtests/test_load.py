@@ -103,6 +103,28 @@ def test_a_slow_async_arm_rolls_back(tmp_path: Path) -> None:
     assert (result.decision, result.exit_code) == ("ROLLBACK", 4)
 
 
+def test_an_aa_run_serves_everyone_async_and_splits_them_by_the_stage(tmp_path: Path) -> None:
+    config = LoadConfig(
+        scenario="stage_promotion",
+        stage=50,
+        profile="calm",
+        users=20,
+        duration_s=12,
+        out=tmp_path,
+        rate=20,
+        max_file_bytes=64 * 1024,
+        control_arm="async",
+    )
+    result = run_load(config, Console(width=160))
+
+    served = {json.loads(line)["arm"] for line in (tmp_path / "events.jsonl").read_text().splitlines()}
+    assert served == {"async"}
+    candidate = [p for p in result.phases if p.window.phase.role == "candidate"]
+    assert sum(p.arm("async").tally.n for p in candidate) > 0
+    assert sum(p.arm("legacy").tally.n for p in candidate) > 0
+    assert result.decision != "ROLLBACK"
+
+
 def test_distributed_mode_runs_a_master_and_two_workers(tmp_path: Path) -> None:
     config = LoadConfig(
         scenario="mixed",
