@@ -20,13 +20,16 @@ once nothing was lost, and print the verdict for information.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +47,7 @@ from harness.load._timeline import draw_timeline
 from harness.service._config import ARM_HEADER
 from llmfiles import ConfigError
 from llmfiles.rollout import DEFAULT_GATES
+from loadtests import SAMPLES_ENV
 from mock_provider import load_profile
 
 __all__ = ["DEFAULT_RATE", "SCENARIOS", "LoadConfig", "LoadResult", "run_load"]
@@ -173,6 +177,17 @@ def _free_port() -> int:
         return port
 
 
+#: Seconds Locust keeps running after the last phase, so calls started in it can finish.
+_GRACE_S = 10.0
+#: Seconds allowed for Locust to start (import, spawn) before its backstop ``-t`` would cut the phases.
+_BOOT_S = 30
+
+
+def _locust_seconds(config: LoadConfig) -> int:
+    """Locust's ``-t``: a backstop past the phases, its start-up and the grace period."""
+    return config.duration_s + _BOOT_S + int(_GRACE_S)
+
+
 def _locust_commands(config: LoadConfig, host: str) -> list[list[str]]:
     """The master (or lone) command first, then one per worker."""
     locustfile = str(_LOCUSTFILES / f"{config.scenario}.py")
@@ -188,7 +203,7 @@ def _locust_commands(config: LoadConfig, host: str) -> list[list[str]]:
         "-r",
         f"{spawn:g}",
         "-t",
-        f"{config.duration_s}s",
+        f"{_locust_seconds(config)}s",
         "--stop-timeout",
         "10",
         "--only-summary",
@@ -216,15 +231,31 @@ def _locust_commands(config: LoadConfig, host: str) -> list[list[str]]:
 def _run_locust(
     config: LoadConfig, host: str, env: dict[str, str], driver: PhaseDriver, pid: int | None
 ) -> int:
+    """Run Locust while the driver runs the phases; stop Locust once they are over (and a grace period).
+
+    Locust's own ``-t`` is only a backstop: its start-up on a busy machine takes seconds the phases must
+    not lose. When the last phase ends, Locust gets `_GRACE_S` for the calls started in that phase to
+    finish (so its slowest calls are not cut off), then SIGINT, on which it writes its CSV and HTML.
+    """
     commands = _locust_commands(config, host)
     logs = [(config.out / f"locust-{i}.log").open("w") for i in range(len(commands))]
     processes = [
         subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         for cmd, log in zip(commands, logs, strict=True)
     ]
-    driver.start(pid)
+    samples = Path(env[SAMPLES_ENV])
+    driver.start(pid, ready=lambda: any(p.stat().st_size > 0 for p in samples.glob("samples-*.jsonl")))
+    lead = processes[0]
     try:
-        code = processes[0].wait(timeout=config.duration_s + 120)
+        backstop = time.monotonic() + _locust_seconds(config) + 120
+        while lead.poll() is None and not driver.finished.wait(0.2) and time.monotonic() < backstop:
+            pass
+        if lead.poll() is None and driver.finished.is_set():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                lead.wait(timeout=_GRACE_S)
+            if lead.poll() is None:
+                lead.send_signal(signal.SIGINT)
+        code = lead.wait(timeout=60)
         for worker in processes[1:]:
             worker.wait(timeout=30)
         return code
@@ -290,7 +321,7 @@ def run_load(config: LoadConfig, console: Console) -> LoadResult:
     for stale in (config.out / "events.jsonl", config.out / "uploads.jsonl", *samples_dir.glob("*.jsonl")):
         stale.unlink(missing_ok=True)
     env = {
-        "LLMFILES_LOAD_SAMPLES": str(samples_dir),
+        SAMPLES_ENV: str(samples_dir),
         "LLMFILES_LOAD_RATE_PER_USER": f"{config.rate / config.users:.6g}",
         **({"LLMFILES_LOAD_MAX_BYTES": str(config.max_file_bytes)} if config.max_file_bytes else {}),
     }
