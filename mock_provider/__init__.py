@@ -6,7 +6,8 @@ points at it unchanged otherwise. Uploads stream to disk (SHA-256 computed as th
 
 Chaos rules (see `Rule`) match requests by provider, operation and method, fire by probability or count,
 and apply one effect: latency, an error status in the provider's own shape, a TCP reset, a partial body,
-malformed JSON, a slow body, a hang, or a lost response. Shipped profiles: ``calm``, ``realistic``,
+malformed JSON, a slow body, a hang, a lost response, or an error status after the upload was stored
+(``stored_then_error``). Shipped profiles: ``calm``, ``realistic``,
 ``flaky``, ``brownout``, ``outage``. The same seed and request order give the same faults.
 
 Every provider request is journaled (``journal.jsonl`` in the data directory, served by ``/_journal``):
@@ -44,6 +45,7 @@ from mock_provider._rules import (
     Reset,
     Rule,
     Slow,
+    StoredThenError,
     Trigger,
     load_profile,
     profile_names,
@@ -65,6 +67,7 @@ __all__ = [
     "Reset",
     "Rule",
     "Slow",
+    "StoredThenError",
     "Trigger",
     "load_profile",
     "profile_names",

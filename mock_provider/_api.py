@@ -306,7 +306,8 @@ def _bytes_response(stored: StoredFile, range_header: str | None) -> Response:
 
 def _attachment(filename: str) -> str:
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    # RFC 5987: every byte outside attr-char is percent-encoded, "/" included (a token cannot hold it).
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _extracted_text(stored: StoredFile) -> str:

@@ -2,7 +2,8 @@
 
 Order of events for a provider request: decide the chaos, then
 hang | reset (after K body bytes or the whole request) | carry out the request (or drain it for an
-injected error) -> latency -> lost response (RST) | malformed | partial | normal answer (maybe slow).
+injected error) -> latency -> lost response (RST) | error after storing | malformed | partial | normal
+answer (maybe slow).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from mock_provider._chaos import Decision
 from mock_provider._control import Control
 from mock_provider._journal import Entry
 from mock_provider._providers import CHAOS_ERROR_KINDS
-from mock_provider._rules import Error, Hang, LostResponse, Malformed, Partial, Reset
+from mock_provider._rules import Error, Hang, LostResponse, Malformed, Partial, Reset, StoredThenError
 from mock_provider._state import MockState
 from mock_provider._wire import Pacer, PeerGoneError, RequestBody, Response, Wire
 
@@ -114,6 +115,8 @@ class Exchange:
             self._wire.reset()
             return False
         response = outcome.response
+        if isinstance(effect, StoredThenError):
+            response = _injected_error(target, Error(status=effect.status))
         if isinstance(effect, Malformed):
             response = _malformed(response)
         entry.status = response.status

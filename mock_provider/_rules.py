@@ -158,8 +158,18 @@ class LostResponse(_Model):
     kind: Literal["lost_response"] = "lost_response"
 
 
+class StoredThenError(_Model):
+    """The request is carried out (an upload is stored and counted), then an error status is answered
+    instead of the result: a gateway in front of the provider that gave up after the origin had stored
+    the file. A client must look before sending again."""
+
+    kind: Literal["stored_then_error"] = "stored_then_error"
+    status: Literal[500, 502, 503, 504] = 502
+
+
 Effect = Annotated[
-    Latency | Error | Reset | Partial | Malformed | Slow | Hang | LostResponse, Field(discriminator="kind")
+    Latency | Error | Reset | Partial | Malformed | Slow | Hang | LostResponse | StoredThenError,
+    Field(discriminator="kind"),
 ]
 
 

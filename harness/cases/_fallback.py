@@ -5,6 +5,10 @@ legacy retry that follows it (one warm-up upload makes the count odd first). Thr
 before the body arrives (nothing stored: fall back), a hang (the read timeout fires: reconcile, then
 fall back if nothing was stored), and a lost response (stored, answer lost: reconcile must adopt the
 stored file instead of uploading a second copy).
+
+GLM ``batch`` files: their ``/content`` is the stored bytes, so a reconciled file is proven by its
+SHA-256. On Kimi ``file-extract`` a file stored in the same second as the send began cannot be proven to
+be the caller's, and the upload ends in ``UploadMayExistError`` rather than in a guess.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from harness.cases._arms import base_url
 from harness.report._verdict import Measurement
 from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import Recorder
-from llmfiles.providers import KIMI
+from llmfiles.providers import GLM
 from llmfiles.rollout import FlagState
 from llmfiles.transfer import AsyncFilesClient, TransferSettings
 
@@ -35,11 +39,11 @@ _HANG_TIMEOUT_S = 1.0
 
 async def measure_fallback(ctx: BenchContext) -> list[Measurement]:
 
-    kimi = base_url(ctx, "kimi")
+    glm = base_url(ctx, "glm")
     # No retries in the client: a retry would hide the fault from the dispatcher, whose fallback is the
-    # thing measured here.
-    settings = TransferSettings(read_timeout=_HANG_TIMEOUT_S, retries=0)
-    legacy = LegacyFilesClient(KIMI, api_key=API_KEY, base_url=kimi, timeout=10.0)
+    # thing measured here. A hang never stores, so looking for the file through a long grace is waste.
+    settings = TransferSettings(read_timeout=_HANG_TIMEOUT_S, retries=0, reconcile_grace=_HANG_TIMEOUT_S)
+    legacy = LegacyFilesClient(GLM, api_key=API_KEY, base_url=glm, timeout=10.0)
     per_round: dict[str, dict[str, int]] = {}
     faulted = rescued = calls = extra_files = lost = 0
     for name, effect, count in ROUNDS:
@@ -48,8 +52,8 @@ async def measure_fallback(ctx: BenchContext) -> list[Measurement]:
         await asyncio.to_thread(ctx.mock.set_rules, [rule])
         recorder = Recorder()
         paths = [ctx.files.get(8 * 1024 + i, f"fallback-{name}-{i}.txt") for i in range(count + 1)]
-        async with AsyncFilesClient(KIMI, api_key=API_KEY, base_url=kimi, settings=settings) as client:
-            await client.upload(paths[0], purpose="file-extract")  # warm-up: the next upload is the 2nd
+        async with AsyncFilesClient(GLM, api_key=API_KEY, base_url=glm, settings=settings) as client:
+            await client.upload(paths[0], purpose="batch")  # warm-up: the next upload is the 2nd
             dispatcher = make_dispatcher(
                 StaticFlags(FlagState(enabled=True, percent=100.0)),
                 client=client,
@@ -60,7 +64,7 @@ async def measure_fallback(ctx: BenchContext) -> list[Measurement]:
             failures = 0
             for path in paths[1:]:
                 try:
-                    result = await dispatcher.upload(path, purpose="file-extract", key=path.name)
+                    result = await dispatcher.upload(path, purpose="batch", key=path.name)
                 except Exception:
                     failures += 1
                 else:

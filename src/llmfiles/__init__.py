@@ -25,11 +25,13 @@ from llmfiles._errors import (
     TransportError,
     UnsafeFilenameError,
     UnsupportedPurposeError,
+    UploadMayExistError,
 )
 from llmfiles.providers import GLM, KIMI, ProviderSpec, PurposeLimit, provider_by_name
 from llmfiles.transfer import (
     AsyncFilesClient,
     FileObject,
+    Obtained,
     Progress,
     TransferSettings,
     UploadResult,
@@ -50,6 +52,7 @@ __all__ = [
     "IntegrityError",
     "LLMFilesError",
     "NotFoundError",
+    "Obtained",
     "Progress",
     "ProviderError",
     "ProviderSpec",
@@ -65,6 +68,7 @@ __all__ = [
     "TransportError",
     "UnsafeFilenameError",
     "UnsupportedPurposeError",
+    "UploadMayExistError",
     "UploadResult",
     "parse_content_disposition",
     "provider_by_name",

@@ -18,6 +18,7 @@ by meaning and still see the cause::
     │   └── TransferTimeoutError     a connect/read/write/pool timeout (also a ``TimeoutError``)
     ├── TransferIncompleteError      fewer bytes arrived than were declared
     ├── IntegrityError               the bytes arrived but their size or SHA-256 does not match
+    ├── UploadMayExistError          an upload's answer was lost and whether it was stored is not settled
     ├── UnsafeFilenameError          a name would escape the target directory or cannot be made safe
     └── RegistryError                the upload registry's database failed or refused an operation
         ├── ReferenceCountError      a reference was released that was never taken
@@ -48,6 +49,7 @@ __all__ = [
     "TransportError",
     "UnsafeFilenameError",
     "UnsupportedPurposeError",
+    "UploadMayExistError",
 ]
 
 
@@ -135,6 +137,30 @@ class TransferIncompleteError(LLMFilesError):
 
 class IntegrityError(LLMFilesError):
     """The bytes arrived but their size or SHA-256 differs from what was expected. Nothing was kept."""
+
+
+class UploadMayExistError(LLMFilesError):
+    """An upload's answer was lost and it could not be settled whether the provider stored the file.
+
+    Raised instead of sending a second copy or adopting a file that is not proven to be the caller's.
+    ``candidate_ids`` are the provider files that may be this upload (same name and size, recent enough);
+    empty when the listing used to look could not be read, in which case ``__cause__`` is that failure.
+    Check the candidates (``list``, download and compare, or ``delete``) before uploading again.
+
+    Args:
+        message: what happened and what to do.
+        provider: ``"kimi"`` or ``"glm"``.
+        filename: the name the upload was sent under.
+        candidate_ids: ids of the provider files that may be this upload.
+    """
+
+    def __init__(
+        self, message: str, *, provider: str, filename: str, candidate_ids: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.filename = filename
+        self.candidate_ids = candidate_ids
 
 
 class UnsafeFilenameError(LLMFilesError, ValueError):

@@ -110,9 +110,7 @@ class LegacyFilesClient:
             data={"purpose": purpose},
         )
         file = file_object(json_body(response))
-        return UploadResult(
-            file=file, sha256=hashlib.sha256(data).hexdigest(), size=size, attempts=1, reconciled=False
-        )
+        return UploadResult(file=file, sha256=hashlib.sha256(data).hexdigest(), size=size, attempts=1)
 
     def download(self, file_id: str, dest_dir: str | os.PathLike[str]) -> Path:
         """Read the whole body into memory, then write it under the provider's (sanitised) name.

@@ -12,6 +12,7 @@ EXPECTED = {
     "KIMI",
     "AsyncFilesClient",
     "FileObject",
+    "Obtained",
     "Progress",
     "ProviderSpec",
     "PurposeLimit",

@@ -4,6 +4,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from llmfiles import (
@@ -15,7 +16,7 @@ from llmfiles import (
     UnsupportedPurposeError,
 )
 from llmfiles.legacy import LegacyFilesClient
-from llmfiles.transfer import UploadResult
+from llmfiles.transfer import UploadResult, sanitize_filename
 
 pytestmark = pytest.mark.integration
 
@@ -73,3 +74,17 @@ def test_download_name_is_sanitised(mock: Any, tmp_path: Path) -> None:
     dest = tmp_path / "dest"
     dest.mkdir()
     assert client.download(uploaded.file.id, dest).parent == dest.resolve()
+
+
+def test_a_hostile_download_name_is_sanitised_and_stays_inside(mock: Any, tmp_path: Path) -> None:
+    """The provider names the file ``../../x``: it lands inside dest as the sanitised name, nowhere else."""
+    client = LegacyFilesClient(GLM, api_key="sk-test", base_url=mock.glm_base_url)
+    with httpx.Client(base_url=mock.glm_base_url + "/", headers={"Authorization": "Bearer sk-test"}) as raw:
+        stored = raw.post("files", data={"purpose": "batch"}, files={"file": ("../../x", b"{}\n")}).json()
+    assert stored["filename"] == "../../x"  # the mock keeps the name as sent, as a provider may
+    dest = tmp_path / "a" / "b" / "dest"
+    dest.mkdir(parents=True)
+    path = client.download(stored["id"], dest)
+    assert path == dest.resolve() / sanitize_filename("../../x") == dest.resolve() / "_.._x"
+    assert path.read_bytes() == b"{}\n"
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["_.._x"]

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_provider import MockProvider
+from mock_provider import MockProvider, ProfileError
+from mock_provider._rules import parse_rules
 from tests.mock_provider import _raw
 from tests.mock_provider._helpers import KEY, upload, wait_for
 
@@ -99,6 +100,29 @@ def test_lost_response_leaves_the_file_in_the_listing(mock: MockProvider, client
     (entry, _) = mock.journal()
     assert (entry["fault"], entry["status"], entry["file_id"]) == ("lost_response", None, listing[0]["id"])
     assert mock.stats()["files"]["kimi"] == 1
+
+
+@pytest.mark.parametrize(
+    ("base", "key"), [pytest.param(KIMI, "type", id="kimi"), pytest.param(GLM, "code", id="glm")]
+)
+def test_stored_then_error_stores_the_upload_and_answers_the_status(
+    mock: MockProvider, client: httpx.Client, base: str, key: str
+) -> None:
+    mock.set_rules([rule({"kind": "stored_then_error", "status": 504}, operation="upload")])
+    purpose = "batch" if base == GLM else "file-extract"
+
+    response = upload(client, base, b"landed anyway", name="s.txt", purpose=purpose)
+    assert response.status_code == 504
+    assert key in response.json()["error"]
+    listing = client.get(f"{base}/files").json()["data"]
+    assert [(f["filename"], f["bytes"]) for f in listing] == [("s.txt", len(b"landed anyway"))]
+    (entry, _) = mock.journal()
+    assert (entry["fault"], entry["status"], entry["file_id"]) == ("stored_then_error", 504, listing[0]["id"])
+
+
+def test_stored_then_error_only_takes_error_statuses() -> None:
+    with pytest.raises(ProfileError, match="stored_then_error"):
+        parse_rules([rule({"kind": "stored_then_error", "status": 200})])
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 401, 413, 429])

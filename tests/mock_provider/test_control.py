@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from mock_provider import Error, Match, MockProvider, MockProviderError, ProfileError, Rule, Trigger
-from tests.mock_provider._helpers import upload
+from tests.mock_provider._helpers import upload, wait_for
 
 KIMI = "/kimi/v1"
 
@@ -130,7 +130,10 @@ def test_the_journal_is_a_jsonl_file_in_the_data_dir(mock: MockProvider, client:
     upload(client, KIMI, b"x")
     client.get(f"{KIMI}/files")
 
-    lines = (mock.data_dir / "journal.jsonl").read_text().splitlines()
+    # The list request is journaled once its answer has left: a moment after the client has it.
+    journal = mock.data_dir / "journal.jsonl"
+    wait_for(lambda: len(journal.read_text().splitlines()) >= 2)
+    lines = journal.read_text().splitlines()
     assert [json.loads(line)["operation"] for line in lines] == ["upload", "list"]
 
 

@@ -19,6 +19,7 @@ def test_all_is_pinned() -> None:
         "Reset",
         "Rule",
         "Slow",
+        "StoredThenError",
         "Trigger",
         "load_profile",
         "profile_names",

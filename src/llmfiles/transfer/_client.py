@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import builtins
 import functools
+import hashlib
 import os
 import ssl
+import string
 from collections import OrderedDict
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -21,6 +23,8 @@ from llmfiles._errors import (
     ConfigError,
     LLMFilesError,
     NotFoundError,
+    TransportError,
+    UploadMayExistError,
 )
 from llmfiles.providers import ProviderSpec
 from llmfiles.transfer._attempts import with_retries
@@ -28,8 +32,9 @@ from llmfiles.transfer._download import download_to
 from llmfiles.transfer._headers import with_auth
 from llmfiles.transfer._limit import process_limit
 from llmfiles.transfer._local import check_upload, file_sha256, unreadable
-from llmfiles.transfer._models import FileObject, Progress, UploadResult
+from llmfiles.transfer._models import FileObject, Obtained, Progress, UploadResult
 from llmfiles.transfer._multipart import MultipartFileBody
+from llmfiles.transfer._reconcile import KeyedLocks, candidates, in_flight, settle, uploads_in_flight
 from llmfiles.transfer._responses import file_object, file_page, json_body
 from llmfiles.transfer._settings import TransferSettings
 from llmfiles.transfer._singleflight import SingleFlight
@@ -103,6 +108,7 @@ class AsyncFilesClient:
         )
         self._downloads: SingleFlight[Path] = SingleFlight()
         self._claimed: OrderedDict[str, None] = OrderedDict()
+        self._same_name = KeyedLocks()
 
     def __repr__(self) -> str:
         return f"AsyncFilesClient(provider={self.provider.name!r}, base_url={self.base_url!r})"
@@ -144,15 +150,29 @@ class AsyncFilesClient:
     ) -> UploadResult:
         """Stream `path` to the provider as `purpose`; return the stored file and the bytes' SHA-256.
 
-        Limits are checked before a byte is sent. After a lost or malformed answer the provider's listing
-        is searched (`find_uploaded`) before sending again, so no second copy appears; such a result has
-        ``reconciled=True``.
+        Limits are checked before a byte is sent. Exactly once: after an answer that leaves open whether
+        the file was stored (lost or malformed answer, a timeout, any 5xx) the provider's listing is
+        searched before sending again, and a file found there is adopted only when it is proven to be
+        this upload's (see `Obtained`): by its content's SHA-256 where ``/content`` serves the stored
+        bytes; otherwise only as the single candidate created after our first send began, marked
+        ``obtained=RECONCILED_UNVERIFIED``. After a timeout the listing is searched again through
+        ``settings.reconcile_grace`` before a second send. What cannot be settled raises
+        `UploadMayExistError` listing the candidates, never a silent second copy or someone else's file.
+
+        Uploads of the same name and size through one client are serialised (one at a time, in call
+        order), so they can never take each other's file for their own.
+
+        Not guaranteed: a first copy that lands after the grace period still makes a second one; and an
+        unverified adoption trusts that no other process uploaded a file of the same name and size in the
+        same seconds.
 
         Raises:
             UnsupportedPurposeError: the provider does not know `purpose`.
             FileTooLargeError: the file exceeds the purpose's limit.
             ConfigError: the file cannot be read.
             IntegrityError: the file changed size while it was being sent.
+            UploadMayExistError: the answer was lost and no stored file could be proven to be this one,
+                or the listing could not be read to look (the cause says why).
             ProviderError: the provider refused (subclasses by meaning), after retries where they apply.
             TransportError: the connection failed on every attempt.
         """
@@ -163,6 +183,12 @@ class AsyncFilesClient:
         except OSError as exc:
             raise unreadable(path, exc) from exc
         size = check_upload(self.provider, path, purpose, stat)
+        key = (path.name, size)
+        async with self._same_name.hold(key):
+            with in_flight((self.base_url, *key)):
+                return await self._upload(path, size, purpose, progress)
+
+    async def _upload(self, path: Path, size: int, purpose: str, progress: Progress | None) -> UploadResult:
         body = MultipartFileBody(
             path,
             filename=path.name,
@@ -177,23 +203,46 @@ class AsyncFilesClient:
             request = self._http.build_request("POST", "files", content=body, headers=body.headers)
             return self._send(request)
 
-        async def reconcile() -> FileObject | None:
-            return await self.find_uploaded(filename=path.name, size=size, created_after=started)
+        def sent(response: httpx.Response) -> tuple[FileObject, Obtained]:
+            return _file_object(response), Obtained.SENT
 
-        file, attempts, reconciled = await with_retries(
+        async def sha256() -> str:
+            # The hash of the last complete pass; a pass that broke off computed none, so read the file.
+            if body.sha256 is not None:
+                return body.sha256
+            return await asyncio.to_thread(file_sha256, path, self.settings.chunk_size)
+
+        async def reconcile(failure: LLMFilesError) -> tuple[FileObject, Obtained] | None:
+            try:
+                return await self._settle(
+                    filename=path.name,
+                    size=size,
+                    purpose=purpose,
+                    started=started,
+                    sha256=sha256,
+                    others_in_flight=uploads_in_flight((self.base_url, path.name, size)) - 1,
+                )
+            except UploadMayExistError:
+                raise
+            except LLMFilesError as exc:
+                raise UploadMayExistError(
+                    f"upload {path.name} to {self.provider.name}: the answer was lost ({failure}) and "
+                    f"looking for the file in the listing failed ({exc}); it may exist at the provider. "
+                    "List the files and look for it before uploading again",
+                    provider=self.provider.name,
+                    filename=path.name,
+                ) from exc
+
+        (file, obtained), attempts, _ = await with_retries(
             self.provider,
             self.settings,
             action=f"upload {path.name}",
             attempt=attempt,
-            parse=_file_object,
+            parse=sent,
             reconcile=reconcile,
         )
-        # Only an upload adopted by reconcile after no body pass ever completed lacks the hash.
-        sha256 = body.sha256
-        if sha256 is None:
-            sha256 = await asyncio.to_thread(file_sha256, path, self.settings.chunk_size)
         self._claim(file.id)
-        return UploadResult(file=file, sha256=sha256, size=size, attempts=attempts, reconciled=reconciled)
+        return UploadResult(file=file, sha256=await sha256(), size=size, attempts=attempts, obtained=obtained)
 
     def _claim(self, file_id: str) -> None:
         self._claimed[file_id] = None
@@ -281,27 +330,119 @@ class AsyncFilesClient:
         _check_file_id(file_id)
         await self._call("DELETE", f"files/{quote(file_id, safe='')}", action=f"delete {file_id}")
 
-    async def find_uploaded(self, *, filename: str, size: int, created_after: float) -> FileObject | None:
-        """The newest stored file named `filename` with `size` bytes created at or after `created_after`.
+    async def find_uploaded(
+        self,
+        *,
+        filename: str,
+        size: int,
+        created_after: float,
+        purpose: str | None = None,
+        sha256: str | None = None,
+    ) -> FileObject | None:
+        """The stored file that is provably the upload of `filename` begun at `created_after`, or None.
 
-        Used after a lost answer (and by the rollout's fallback) to adopt a file the provider did store,
-        instead of sending it a second time. ``created_after`` is compared less the settings'
-        ``reconcile_skew``, as provider clocks drift and ``created_at`` has whole seconds.
+        Used by the rollout's fallback, after the async arm failed, to adopt a file the provider did store
+        instead of sending it a second time; `upload` runs the same rules itself. Candidates are files
+        of that name and size (and `purpose`, when given) created at or after `created_after` less the
+        settings' ``reconcile_skew``, that no upload of this client already returned. With `sha256`, where
+        the provider serves the stored bytes, a candidate is proven by its content. Without, or where it
+        does not (Kimi ``file-extract``), the single candidate is returned only when it was created in a
+        later second than `created_after` and no other upload of that name and size is in flight in this
+        process: such a result is unverified (`UploadResult.adopted` marks it so).
 
-        A file this client's uploads already returned is never offered, so concurrent uploads of identical
-        files do not adopt each other's. A sibling upload still waiting for its own answer cannot be told
-        apart: that would take an idempotency key, which neither provider offers.
+        Returns:
+            The file, or None when no candidate can be this upload (sending again is safe).
+
+        Raises:
+            UploadMayExistError: candidates exist but none is proven to be this upload.
+            ProviderError, TransportError: the listing (or a candidate's content) could not be read.
         """
-        earliest = created_after - self.settings.reconcile_skew
-        matches = [
-            file
-            for file in await self.list()
-            if file.filename == filename
-            and file.bytes == size
-            and file.created_at >= earliest
-            and file.id not in self._claimed
-        ]
-        return max(matches, key=lambda file: file.created_at, default=None)
+        settled = await self._settle(
+            filename=filename,
+            size=size,
+            purpose=purpose,
+            started=created_after,
+            sha256=None if sha256 is None else functools.partial(_ready, sha256.lower()),
+            others_in_flight=uploads_in_flight((self.base_url, filename, size)),
+        )
+        if settled is None:
+            return None
+        self._claim(settled[0].id)
+        return settled[0]
+
+    async def _settle(
+        self,
+        *,
+        filename: str,
+        size: int,
+        purpose: str | None,
+        started: float,
+        sha256: Callable[[], Awaitable[str]] | None,
+        others_in_flight: int,
+    ) -> tuple[FileObject, Obtained] | None:
+        found = candidates(
+            await self.list(),
+            filename=filename,
+            size=size,
+            purpose=purpose,
+            earliest=started - self.settings.reconcile_skew,
+            claimed=self._claimed.__contains__,
+        )
+        return await settle(
+            self.provider,
+            found,
+            filename=filename,
+            started=started,
+            sha256=sha256,
+            content_sha256=self._content_sha256,
+            others_in_flight=others_in_flight,
+        )
+
+    async def _content_sha256(self, file: FileObject) -> str | None:
+        """SHA-256 of what ``/content`` serves for `file`, streamed (constant memory); None when it is gone.
+
+        A body of another length than the listing's ``bytes`` (cut short, or a 200 that is not the file)
+        is retried like a broken transfer: a wrong hash here would make our own file look like someone
+        else's and send a second copy.
+        """
+        url = f"files/{quote(file.id, safe='')}/content"
+        digest = hashlib.sha256()
+        received = 0
+
+        async def attempt() -> httpx.Response:
+            nonlocal digest, received
+            digest, received = hashlib.sha256(), 0
+            async with (
+                process_limit(self.settings.max_concurrency),
+                self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response,
+            ):
+                if not response.is_success:
+                    await response.aread()
+                    return response
+                async for chunk in response.aiter_bytes():
+                    digest.update(chunk)
+                    received += len(chunk)
+            return response
+
+        def whole(_response: httpx.Response) -> str:
+            if received != file.bytes:
+                raise TransportError(
+                    f"content of {file.id}: got {received} bytes but the listing says {file.bytes}; "
+                    "the answer is not the whole file"
+                )
+            return digest.hexdigest()
+
+        try:
+            hexdigest, _, _ = await with_retries(
+                self.provider,
+                self.settings,
+                action=f"check content of {file.id}",
+                attempt=attempt,
+                parse=whole,
+            )
+        except NotFoundError:
+            return None
+        return hexdigest
 
     async def download(
         self,
@@ -317,25 +458,31 @@ class AsyncFilesClient:
         """Stream `file_id` into `dest_dir` and return where it landed.
 
         The name comes from `filename`, else the response's Content-Disposition, else the provider's
-        metadata, always sanitised and always directly inside `dest_dir`. An existing name is kept and
-        the new file gets `` (1)``, `` (2)``... unless `overwrite`. Concurrent calls for the same
-        (provider, file_id, dest_dir) on this client share one transfer and its outcome; the first
-        caller's options apply to all of them.
+        metadata, always sanitised and always directly inside `dest_dir`. Where ``/content`` is not the
+        uploaded bytes but the provider's extracted text (Kimi ``file-extract``), the metadata name gets
+        ``.extracted.json`` appended, so ``report.pdf`` never names a JSON document. The bytes go to a
+        temporary file in `dest_dir` that gets its name only once complete and on disk, `filename` given
+        or not. An existing name is kept and the new file gets `` (1)``, `` (2)``... unless `overwrite`.
+        Concurrent calls for the same file into the same directory with the same options share one
+        transfer and its outcome; a call with other options (name, overwrite, expected hash or size) runs
+        its own.
 
         Raises:
-            ConfigError: `dest_dir` is not a writable directory.
+            ConfigError: `dest_dir` is not a writable directory; `expected_sha256` is not 64 hex digits
+                (checked before any request), or it did not match a file whose ``/content`` is extracted
+                text (Kimi ``file-extract``: a hash of the original can never match; refused after the
+                first download instead of retrying).
             NotFoundError: the provider has no such file.
             TransferIncompleteError: the transfer kept breaking before the last byte.
             IntegrityError: the size or SHA-256 differs from what was expected.
             TransportError: the connection failed on every attempt.
         """
         _check_file_id(file_id)
+        if expected_sha256 is not None:
+            expected_sha256 = _check_sha256(expected_sha256)
         directory = Path(await asyncio.to_thread(os.path.realpath, dest_dir))
         if not await aiofiles.os.path.isdir(directory):
             raise ConfigError(f"dest_dir={os.fspath(dest_dir)!r} is not a directory; create it first")
-
-        async def provider_filename() -> str:
-            return (await self.retrieve(file_id)).filename
 
         def start() -> Awaitable[Path]:
             return download_to(
@@ -349,10 +496,21 @@ class AsyncFilesClient:
                 expected_sha256=expected_sha256,
                 expected_size=expected_size,
                 progress=progress,
-                provider_filename=provider_filename,
+                describe=functools.partial(self.retrieve, file_id),
             )
 
-        return await self._downloads.run((self.provider.name, file_id, directory), start)
+        key = (self.provider.name, file_id, directory, filename, overwrite, expected_sha256, expected_size)
+        return await self._downloads.run(key, start)
+
+
+def _check_sha256(value: str) -> str:
+    if not (isinstance(value, str) and len(value) == 64 and all(c in string.hexdigits for c in value)):
+        raise ConfigError(f"expected_sha256={value!r} must be 64 hex digits (a SHA-256 digest)")
+    return value.lower()
+
+
+async def _ready(value: str) -> str:
+    return value
 
 
 def _check_file_id(file_id: str) -> None:

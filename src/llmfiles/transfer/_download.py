@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -34,7 +35,7 @@ from llmfiles.transfer._attempts import with_retries
 from llmfiles.transfer._filenames import numbered, parse_content_disposition, safe_join, sanitize_filename
 from llmfiles.transfer._limit import process_limit
 from llmfiles.transfer._local import unwritable
-from llmfiles.transfer._models import Progress
+from llmfiles.transfer._models import FileObject, Progress
 from llmfiles.transfer._settings import TransferSettings
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -60,8 +61,19 @@ class _Transfer:
         progress: Progress | None,
         expected_size: int | None,
         expected_sha256: str | None,
+        spec: ProviderSpec,
+        describe: Callable[[], Awaitable[FileObject]],
+        named: bool,
+        temp: Path,
     ) -> None:
         self._http = http
+        self._spec = spec
+        self._describe = describe
+        self._named = named
+        self._temp = temp
+        self._hash_mismatch = False
+        self._not_json = False
+        self.metadata: FileObject | None = None
         self._settings = settings
         self._file_id = file_id
         self._url = f"files/{quote(file_id, safe='')}/content"
@@ -78,6 +90,10 @@ class _Transfer:
     async def attempt(self) -> httpx.Response:
         # identity: lengths and Range offsets must count the stored bytes, not a compressed form.
         headers = {"Accept-Encoding": "identity"}
+        if self._hash_mismatch:
+            # Before fetching again: a file whose /content is extracted text can never match.
+            self._hash_mismatch = False
+            await self._refuse_hash_of_original()
         if self._stale:
             await self._restart()
             self._stale = False
@@ -104,7 +120,26 @@ class _Transfer:
                 self.received += len(chunk)
                 if self._progress is not None:
                     self._progress(self.received, self.total)
+        if not (self._named or self.disposition_name):
+            # Unnamed by the caller and the answer: the metadata names the file and tells its size.
+            self.metadata = self.metadata or await self._describe()
+            if serves_extracted_text(self._spec, self.metadata.purpose):
+                await self._out.flush()
+                self._not_json = not await asyncio.to_thread(_is_json, self._temp)
         return response
+
+    async def _refuse_hash_of_original(self) -> None:
+        try:
+            self.metadata = self.metadata or await self._describe()
+        except LLMFilesError:
+            return  # the metadata is only advice here: the ordinary retries decide
+        if serves_extracted_text(self._spec, self.metadata.purpose):
+            raise ConfigError(
+                f"expected_sha256 was given for file_id={self._file_id!r}, but its "
+                f"purpose={self.metadata.purpose!r} makes {self._spec.name} serve the extracted text, not "
+                "the uploaded bytes, so the SHA-256 of the original can never match; download it without "
+                "expected_sha256"
+            )
 
     async def _begin(self, response: httpx.Response) -> None:
         header = response.headers.get("Content-Disposition")
@@ -129,8 +164,26 @@ class _Transfer:
         self.total = int(length) if length.isdigit() and not encoded else None
 
     def verify(self, _response: httpx.Response) -> None:
-        """The retry loop's check of a complete answer: the length, then the hash where known."""
-        for what, expected in (("Content-Length", self.total), ("expected_size", self._expected_size)):
+        """The retry loop's check of a complete answer: the length, then the hash where known.
+
+        Lengths come from Content-Length, `expected_size` and, when the metadata was fetched for the
+        name, the provider's ``bytes`` (where ``/content`` is the stored bytes); extracted text must be
+        the JSON document the provider serves. A 200 carrying something else is retried, never kept.
+        """
+        stored_size = None
+        if self.metadata is not None and not serves_extracted_text(self._spec, self.metadata.purpose):
+            stored_size = self.metadata.bytes
+        if self._not_json:
+            self._stale = True
+            raise _CorruptBodyError(
+                f"download {self._file_id}: the extracted text is not a JSON document; nothing was kept, "
+                "try again"
+            )
+        for what, expected in (
+            ("Content-Length", self.total),
+            ("expected_size", self._expected_size),
+            ("the provider's metadata", stored_size),
+        ):
             if expected is not None and self.received != expected:
                 self._stale = True
                 raise _CorruptBodyError(
@@ -139,7 +192,7 @@ class _Transfer:
                 )
         digest = self.hasher.hexdigest()
         if self._expected_sha256 is not None and digest != self._expected_sha256:
-            self._stale = True
+            self._stale = self._hash_mismatch = True
             raise _CorruptBodyError(
                 f"download {self._file_id}: sha256={digest!r} differs from "
                 f"expected_sha256={self._expected_sha256!r}; nothing was kept, try again"
@@ -164,12 +217,13 @@ async def download_to(
     expected_sha256: str | None,
     expected_size: int | None,
     progress: Progress | None,
-    provider_filename: Callable[[], Awaitable[str]],
+    describe: Callable[[], Awaitable[FileObject]],
 ) -> Path:
     """Download `file_id` into `dest_dir` and return the final path (see `AsyncFilesClient.download`).
 
-    `provider_filename` is only awaited when neither `filename` nor a Content-Disposition names the file,
-    so the usual download costs exactly one request.
+    `describe` (the provider's metadata) is only awaited when neither `filename` nor a
+    Content-Disposition names the file, so the usual download costs exactly one request, and after a
+    hash mismatch, to refuse a hash that can never match extracted text.
     """
     try:
         # In the loop on purpose: one O_EXCL open is microseconds, and a thread could finish creating
@@ -187,6 +241,10 @@ async def download_to(
                 progress=progress,
                 expected_size=expected_size,
                 expected_sha256=expected_sha256,
+                spec=spec,
+                describe=describe,
+                named=filename is not None,
+                temp=temp,
             )
             try:
                 await with_retries(
@@ -208,7 +266,7 @@ async def download_to(
                 raise
             await out.flush()
             await asyncio.to_thread(os.fsync, out.fileno())
-        name = filename or transfer.disposition_name or await provider_filename() or file_id
+        name = filename or transfer.disposition_name or metadata_name(spec, transfer.metadata) or file_id
         return await asyncio.to_thread(_place, temp, dest_dir, sanitize_filename(name), overwrite)
     except LLMFilesError:  # TransportError is also an OSError (ConnectionError): keep it as it is
         raise
@@ -219,6 +277,32 @@ async def download_to(
         # Synchronous on purpose: an awaited clean-up could itself be cancelled; one unlink is instant.
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+
+
+def serves_extracted_text(spec: ProviderSpec, purpose: str) -> bool:
+    """Whether ``/content`` of a `purpose` file is the provider's extracted text, not the stored bytes."""
+    limit = spec.purposes.get(purpose)
+    return limit is not None and limit.content_is_original is False
+
+
+def metadata_name(spec: ProviderSpec, file: FileObject | None) -> str | None:
+    """The name the metadata gives a download: extracted text says so (``report.pdf.extracted.json``)."""
+    if file is None or not file.filename:
+        return None
+    if serves_extracted_text(spec, file.purpose):
+        return f"{file.filename}.extracted.json"
+    return file.filename
+
+
+def _is_json(path: Path) -> bool:
+    # The extracted text is one JSON document (small next to the file it was extracted from); the
+    # standard library has no streaming validator, so it is parsed whole, in a worker thread.
+    try:
+        with path.open("rb") as source:
+            json.load(source)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def _create_temp(directory: Path) -> tuple[int, Path]:

@@ -25,6 +25,24 @@ _MAX_EXTENSION_BYTES = 32
 # separators. None of them belongs in a name a person should read.
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
+# Default-ignorable code points (Unicode's DerivedCoreProperties) that are not format characters: combining
+# grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian and other variation selectors. They
+# render as nothing, so a name of only these would look empty; NFKC maps U+3164 and U+FFA0 to U+1160.
+_DEFAULT_IGNORABLE = frozenset(
+    chr(code)
+    for first, last in (
+        (0x034F, 0x034F),
+        (0x115F, 0x1160),
+        (0x17B4, 0x17B5),
+        (0x180B, 0x180F),
+        (0x3164, 0x3164),
+        (0xFE00, 0xFE0F),
+        (0xFFA0, 0xFFA0),
+        (0xE0100, 0xE01EF),
+    )
+    for code in range(first, last + 1)
+)
+
 # Separators of every platform and the characters Windows refuses; ':' also names NTFS streams.
 _REPLACED = str.maketrans(dict.fromkeys('/\\:<>"|?*', "_"))
 
@@ -49,7 +67,10 @@ def sanitize_filename(name: str, *, default: str = "download") -> str:
        and ``\\`` become the ASCII characters the later rules catch (full-width U+FF0E U+FF0E U+FF0F
        cannot form ``../``).
     2. Control characters (NUL included), format characters (bidi overrides, zero-width characters,
-       BOM), surrogates, private-use and unassigned code points, line and paragraph separators: removed.
+       BOM), the other default-ignorable code points (combining grapheme joiner, Hangul fillers,
+       variation selectors: U+034F, U+115F-U+1160, U+17B4-U+17B5, U+180B-U+180F, U+3164, U+FE00-U+FE0F,
+       U+FFA0, U+E0100-U+E01EF), surrogates, private-use and unassigned code points, line and paragraph
+       separators: removed, so no name comes out invisible.
     3. Path separators of every platform (``/``, ``\\``) and the characters Windows refuses
        (``: < > " | ? *``): each replaced by ``_``.
     4. Leading and trailing dots and spaces: removed. This drops ``.`` and ``..``, hidden-file names
@@ -90,7 +111,11 @@ def _sanitize(name: str) -> str:
 
 def _sanitize_once(name: str) -> str:
     name = unicodedata.normalize("NFKC", name)
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in _DROPPED_CATEGORIES)
+    name = "".join(
+        ch
+        for ch in name
+        if unicodedata.category(ch) not in _DROPPED_CATEGORIES and ch not in _DEFAULT_IGNORABLE
+    )
     name = name.translate(_REPLACED).strip(" .")
     if name.split(".", 1)[0].rstrip(" ").upper() in _WINDOWS_RESERVED:
         name = "_" + name
@@ -112,56 +137,78 @@ def _truncate(name: str) -> str:
 
 
 _TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_DISPOSITION_TYPE = re.compile(rf"\s*({_TCHARS})\s*")
-_PARAMETER = re.compile(rf';\s*({_TCHARS})\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s"]*)\s*')
-_QUOTED_PAIR = re.compile(r"\\(.)")
-_EXT_VALUE = re.compile(r"([!#$%&+^_`{}~0-9A-Za-z-]+)'[^']*'(.*)", re.DOTALL)
+# RFC 9110 quoted-string: qdtext is anything but DQUOTE, backslash and controls other than HTAB (obs-text,
+# i.e. non-ASCII, included); a quoted-pair escapes one such character.
+_QUOTED = r'"(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*"'
+_DISPOSITION_TYPE = re.compile(rf"[ \t]*({_TCHARS})[ \t]*")
+# One parameter: it counts only when ";" or the end of the header follows its value.
+_PARAMETER = re.compile(rf";[ \t]*({_TCHARS})[ \t]*=[ \t]*({_TCHARS}|{_QUOTED})[ \t]*")
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+# RFC 5987 ext-value: charset "'" [ language ] "'" value-chars, value-chars only attr-char or %XX.
+_EXT_VALUE = re.compile(
+    r"([!#$%&+^_`{}~0-9A-Za-z-]+)'([0-9A-Za-z-]*)'((?:%[0-9A-Fa-f]{2}|[!#$&+.^_`|~0-9A-Za-z-])*)"
+)
+_C1_CONTROLS = re.compile("[\x80-\x9f]")
 
 
 def parse_content_disposition(header: str) -> str | None:
     """The filename a ``Content-Disposition`` header proposes, unsanitised, or None when it names none.
 
-    Follows RFC 6266: ``filename*`` (RFC 5987 ``charset'language'percent-encoded``, UTF-8 or ISO-8859-1)
-    wins over ``filename`` whatever their order; quoted strings are unescaped. Parsing stops at the
-    first malformed parameter and keeps what came before it, as browsers do. The result is whatever the
-    server said, so it must still go through `sanitize_filename`.
+    Strict RFC 6266, as Julian Reschke's tc2231 test cases judge it (the test table holds them):
+
+    - the header is ``type *(";" param)``; anything that does not parse (a quoted type, a missing type or
+      ``;``, a value not followed by ``;`` or the end such as ``filename=foo bar.html`` or
+      ``filename="foo.html".txt``, a trailing ``;``) makes the whole header name nothing;
+    - an unquoted value holds token characters only; a quoted one is unescaped;
+    - ``filename`` or ``filename*`` given twice makes the header invalid (RFC 6266 §4.1): no name;
+    - ``filename*`` (RFC 5987 ``charset'language'value``, UTF-8 or ISO-8859-1, unquoted) wins over
+      ``filename`` whatever their order; one with malformed percent escapes, bytes invalid in its charset
+      or another charset is ignored and ``filename`` is used;
+    - RFC 2231 continuations (``filename*0``) are not part of HTTP (RFC 6266 §4.3) and are ignored.
+
+    The result is whatever the server said, so it must still go through `sanitize_filename`.
 
     Hand-written because the standard library's ``email`` parser follows mail rules (RFC 2231
-    continuations, order-dependent precedence) rather than RFC 6266, and no maintained small library
-    does only this.
+    continuations, lenient recovery, order-dependent precedence) rather than RFC 6266, and no maintained
+    small library does only this.
     """
     head = _DISPOSITION_TYPE.match(header)
     if head is None:
         return None
-    plain: str | None = None
-    extended: str | None = None
+    values: dict[str, list[str]] = {"filename": [], "filename*": []}
     position = head.end()
     while position < len(header):
         match = _PARAMETER.match(header, position)
         if match is None:
-            break
+            return None
         position = match.end()
         key, raw = match.group(1).lower(), match.group(2)
-        value = _QUOTED_PAIR.sub(r"\1", raw[1:-1]) if raw.startswith('"') else raw
-        if key == "filename*" and extended is None:
-            extended = _decode_ext_value(value)
-        elif key == "filename" and plain is None:
-            plain = value
-    name = extended if extended else plain
+        if key in values:
+            values[key].append(raw)
+    plain, extended = values["filename"], values["filename*"]
+    if len(plain) > 1 or len(extended) > 1:
+        return None
+    name = _decode_ext_value(extended[0]) if extended else None
+    if not name and plain:
+        raw = plain[0]
+        name = _QUOTED_PAIR.sub(r"\1", raw[1:-1]) if raw.startswith('"') else raw
     return name or None
 
 
 def _decode_ext_value(value: str) -> str | None:
-    match = _EXT_VALUE.fullmatch(value)
+    match = _EXT_VALUE.fullmatch(value)  # a quoted value never matches: an ext-value is not quoted
     if match is None:
         return None
     charset = match.group(1).lower()
     if charset not in {"utf-8", "iso-8859-1"}:
         return None
     try:
-        return unquote(match.group(2), encoding=charset, errors="strict")
+        decoded = unquote(match.group(3), encoding=charset, errors="strict")
     except UnicodeDecodeError:
         return None
+    if charset == "iso-8859-1" and _C1_CONTROLS.search(decoded):
+        return None  # 0x80-0x9F are no ISO-8859-1 characters: most likely UTF-8 declared wrongly
+    return decoded
 
 
 def safe_join(directory: str | os.PathLike[str], name: str) -> Path:

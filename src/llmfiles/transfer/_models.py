@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,21 @@ class FileObject:
         )
 
 
+class Obtained(StrEnum):
+    """How an upload's provider file was obtained."""
+
+    SENT = "sent"
+    """The provider answered our upload with this file."""
+    RECONCILED_VERIFIED = "reconciled-verified"
+    """The answer was lost; the file was found in the listing and its content hashed to our SHA-256."""
+    RECONCILED_UNVERIFIED = "reconciled-unverified"
+    """The answer was lost; the file was found in the listing, but the provider does not serve its bytes
+    (Kimi ``file-extract``: ``/content`` is the extracted text), so only name, size, purpose and time
+    match: it was the one candidate, created after our first send began, with no other upload of that
+    name and size in flight in this process. Another process uploading a file of the same name and size
+    at the same moment can still make this the wrong file."""
+
+
 @dataclass(frozen=True, slots=True)
 class UploadResult:
     """What an upload produced.
@@ -71,26 +87,38 @@ class UploadResult:
         sha256: hex SHA-256 of the bytes read from disk and sent.
         size: bytes sent (the file's size).
         attempts: HTTP attempts made (1 when the first one succeeded).
-        reconciled: True when a lost response was recovered by finding the stored file in the listing
-            instead of sending it again.
+        obtained: how the file was obtained: answered by the provider, or found in the listing after
+            a lost answer with or without a content check (see `Obtained`).
     """
 
     file: FileObject
     sha256: str
     size: int
     attempts: int
-    reconciled: bool
+    obtained: Obtained = Obtained.SENT
+
+    @property
+    def reconciled(self) -> bool:
+        """True when a lost answer was recovered from the listing instead of sending the file again."""
+        return self.obtained is not Obtained.SENT
+
+    @property
+    def verified(self) -> bool:
+        """True unless the file was adopted without a content check (`Obtained.RECONCILED_UNVERIFIED`)."""
+        return self.obtained is not Obtained.RECONCILED_UNVERIFIED
 
     @classmethod
-    def adopted(cls, file: FileObject, path: Path) -> UploadResult:
+    def adopted(cls, file: FileObject, path: Path, *, verified: bool = False) -> UploadResult:
         """The result for `file`, found at the provider after the answer to uploading `path` was lost.
 
         This is the ``adopt`` a rollout `Dispatcher` needs beside ``find_uploaded``. The hash is taken from
         the local file, since the lost attempt's running hash died with it; that reads the file, so on an
-        event loop call it from a worker thread for anything but small files.
+        event loop call it from a worker thread for anything but small files. ``find_uploaded`` without
+        ``sha256`` checks no content, so the result is `Obtained.RECONCILED_UNVERIFIED` unless `verified`.
 
         Raises:
             ConfigError: `path` cannot be read.
         """
         sha256 = file_sha256(path, _ADOPT_CHUNK_SIZE)
-        return cls(file=file, sha256=sha256, size=file.bytes, attempts=1, reconciled=True)
+        obtained = Obtained.RECONCILED_VERIFIED if verified else Obtained.RECONCILED_UNVERIFIED
+        return cls(file=file, sha256=sha256, size=file.bytes, attempts=1, obtained=obtained)

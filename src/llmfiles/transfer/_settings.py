@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -33,8 +34,14 @@ class TransferSettings:
         chunk_size: bytes read from disk per upload step (hashed in a worker thread, one chunk read
             ahead). 512 KiB keeps an upload's peak near 2 MB while the per-chunk cost (thread hop, HTTP
             framing) stays small: measured ~25 % less CPU per 50 MB than 256 KiB, 2x less than 128 KiB.
-        reconcile_skew: seconds subtracted from the upload's start time when matching ``created_at``
-            during reconciliation; provider clocks and whole-second timestamps drift a little.
+        reconcile_skew: seconds subtracted from the upload's start time when gathering candidates during
+            reconciliation; provider clocks and whole-second timestamps drift a little. A wider window
+            only makes more files candidates (checked by content, or refused when they cannot be).
+        reconcile_grace: after an upload timed out waiting for its answer (read timeout, 504), how long
+            to keep looking in the listing for the file before sending it again. The body may still be
+            on its way to the provider (a read timeout starts once the body is in the kernel, not once
+            the provider has it); a file that lands later than this is a second copy.
+        reconcile_interval: seconds between two looks during `reconcile_grace`.
         clock: wall-clock time in seconds since the epoch (injectable so tests need not sleep).
         sleep: the backoff sleep (injectable so tests need not sleep).
         jitter: a random number in [0, 1) for backoff jitter (injectable for deterministic tests).
@@ -51,6 +58,8 @@ class TransferSettings:
     max_concurrency: int = 16
     chunk_size: int = 512 * KIB
     reconcile_skew: float = 5.0
+    reconcile_grace: float = 10.0
+    reconcile_interval: float = 1.0
     clock: Callable[[], float] = field(default=time.time, repr=False)
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
     jitter: Callable[[], float] = field(default=random.random, repr=False)
@@ -60,7 +69,11 @@ class TransferSettings:
             value = getattr(self, name)
             if not value > 0:
                 raise ConfigError(f"{name}={value!r} must be a positive number of seconds")
-        for name in ("backoff_base", "backoff_max", "retry_after_max", "reconcile_skew"):
+        if not self.reconcile_interval > 0:
+            raise ConfigError(
+                f"reconcile_interval={self.reconcile_interval!r} must be a positive number of seconds"
+            )
+        for name in ("backoff_base", "backoff_max", "retry_after_max", "reconcile_skew", "reconcile_grace"):
             value = getattr(self, name)
             if not value >= 0:
                 raise ConfigError(f"{name}={value!r} must be zero or a positive number of seconds")
@@ -70,6 +83,11 @@ class TransferSettings:
             raise ConfigError(f"max_concurrency={self.max_concurrency!r} must be at least 1")
         if not 4 * KIB <= self.chunk_size <= 16 * KIB * KIB:
             raise ConfigError(f"chunk_size={self.chunk_size!r} must lie between 4 KiB and 16 MiB")
+
+    @property
+    def reconcile_looks(self) -> int:
+        """How many more times the listing is read during `reconcile_grace`, `reconcile_interval` apart."""
+        return math.ceil(self.reconcile_grace / self.reconcile_interval)
 
     def httpx_timeout(self) -> httpx.Timeout:
         """The per-phase timeouts in httpx's shape."""

@@ -26,12 +26,13 @@ from llmfiles import (
     UnsupportedPurposeError,
 )
 from llmfiles.legacy import LegacyFilesClient
-from llmfiles.transfer import AsyncFilesClient, FileObject, TransferSettings, UploadResult
+from llmfiles.transfer import AsyncFilesClient, FileObject, Obtained, TransferSettings, UploadResult
 
 KIMI_URL = "https://kimi.test/v1"
 GLM_URL = "https://glm.test/api/paas/v4"
 KEY = "sk-very-secret-key"
 NOW = 1_700_000_000
+EMPTY_LIST = {"object": "list", "data": []}
 
 
 class FakeTime:
@@ -102,7 +103,7 @@ async def test_upload_request_shape(kimi: AsyncFilesClient, sample: Path) -> Non
         sha256=hashlib.sha256(sample.read_bytes()).hexdigest(),
         size=sample.stat().st_size,
         attempts=1,
-        reconciled=False,
+        obtained=Obtained.SENT,
     )
 
 
@@ -139,7 +140,10 @@ async def test_429_honours_retry_after_then_succeeds(
             httpx.Response(200, json=file_json()),
         ]
     )
+    # A 503 may come from a gateway after the origin stored the file: the listing is read before resending.
+    listing = respx.get(f"{KIMI_URL}/files").mock(return_value=httpx.Response(200, json=EMPTY_LIST))
     result = await kimi.upload(sample, purpose="file-extract")
+    assert listing.call_count == 1
     assert route.call_count == 3
     assert result.attempts == 3
     assert fake_time.sleeps == [3.0, 1.0]  # Retry-After, then the second backoff step (jitter pinned to 1)
@@ -212,10 +216,12 @@ async def test_malformed_answer_is_treated_as_lost(kimi: AsyncFilesClient, sampl
     size = sample.stat().st_size
     respx.post(f"{KIMI_URL}/files").mock(return_value=httpx.Response(200, content=b"{not json"))
     respx.get(f"{KIMI_URL}/files").mock(
-        return_value=httpx.Response(200, json={"object": "list", "data": [file_json("mine", size=size)]})
+        return_value=httpx.Response(
+            200, json={"object": "list", "data": [file_json("mine", size=size, created_at=NOW + 1)]}
+        )
     )
     result = await kimi.upload(sample, purpose="file-extract")
-    assert (result.file.id, result.reconciled) == ("mine", True)
+    assert (result.file.id, result.obtained) == ("mine", Obtained.RECONCILED_UNVERIFIED)
 
 
 @respx.mock
@@ -390,6 +396,7 @@ async def test_logs_carry_no_key_or_headers(kimi: AsyncFilesClient, sample: Path
             httpx.Response(200, json=file_json()),
         ]
     )
+    respx.get(f"{KIMI_URL}/files").mock(return_value=httpx.Response(200, json=EMPTY_LIST))
     with structlog.testing.capture_logs() as logs:
         await kimi.upload(sample, purpose="file-extract")
     assert [entry["event"] for entry in logs] == ["transfer.retry"]
@@ -410,10 +417,51 @@ async def test_reconcile_never_adopts_a_file_this_client_already_returned(
             200,
             json={
                 "object": "list",
-                "data": [file_json("first", size=size, created_at=NOW + 2), file_json("second", size=size)],
+                "data": [
+                    file_json("first", size=size, created_at=NOW + 2),
+                    file_json("second", size=size, created_at=NOW + 1),
+                ],
             },
         )
     )
     first = await kimi.upload(sample, purpose="file-extract")
     second = await kimi.upload(sample, purpose="file-extract")
     assert (first.file.id, second.file.id, second.reconciled) == ("first", "second", True)
+
+
+@respx.mock
+async def test_a_request_that_never_left_is_resent_without_looking(
+    kimi: AsyncFilesClient, sample: Path
+) -> None:
+    upload = respx.post(f"{KIMI_URL}/files").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json=file_json())]
+    )
+    listing = respx.get(f"{KIMI_URL}/files").mock(return_value=httpx.Response(200, json=EMPTY_LIST))
+    result = await kimi.upload(sample, purpose="file-extract")
+    assert (upload.call_count, listing.call_count, result.obtained) == (2, 0, Obtained.SENT)
+
+
+@respx.mock
+async def test_after_a_gateway_timeout_the_listing_is_watched_through_the_grace_period(
+    fake_time: FakeTime, sample: Path
+) -> None:
+    settings = TransferSettings(
+        clock=fake_time.clock, sleep=fake_time.sleep, retries=1, reconcile_grace=3, reconcile_interval=1
+    )
+    size = sample.stat().st_size
+    landed = file_json("late", size=size, created_at=NOW + 2)
+    respx.post(f"{KIMI_URL}/files").mock(
+        return_value=httpx.Response(504, json={"error": {"type": "server_error", "message": "gateway"}})
+    )
+    listing = respx.get(f"{KIMI_URL}/files").mock(
+        side_effect=[
+            httpx.Response(200, json=EMPTY_LIST),
+            httpx.Response(200, json=EMPTY_LIST),
+            httpx.Response(200, json={"object": "list", "data": [landed]}),
+        ]
+    )
+    async with AsyncFilesClient(KIMI, api_key=KEY, base_url=KIMI_URL, settings=settings) as client:
+        result = await client.upload(sample, purpose="file-extract")
+    assert (result.file.id, result.obtained, result.attempts) == ("late", Obtained.RECONCILED_UNVERIFIED, 1)
+    assert listing.call_count == 3
+    assert fake_time.sleeps == [1, 1]  # two looks a reconcile_interval apart, no backoff, no second send

@@ -199,3 +199,41 @@ def test_property_parser_never_raises(header: str) -> None:
 def test_property_rfc5987_round_trip(name: str) -> None:
     header = f"attachment; filename=\"fallback\"; filename*=UTF-8''{quote(name, safe='')}"
     assert parse_content_disposition(header) == name
+
+
+DEFAULT_IGNORABLES = [
+    "\u034f",
+    "\u115f",
+    "\u1160",
+    "\u17b4",
+    "\u17b5",
+    "\u180b",
+    "\u180e",
+    "\u180f",
+    "\u3164",
+    "\ufe00",
+    "\ufe0f",
+    "\uffa0",
+    "\U000e0100",
+    "\U000e01ef",
+]
+
+
+@pytest.mark.parametrize("ignorable", DEFAULT_IGNORABLES, ids=lambda ch: f"U+{ord(ch):04X}")
+def test_default_ignorable_code_points_are_removed(ignorable: str) -> None:
+    assert sanitize_filename(f"a{ignorable}b.txt") == "ab.txt"
+    assert sanitize_filename(ignorable * 3) == "download"  # never a name that renders as nothing
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # NFKC cannot compose across the zero-width space; once it is gone, e + U+0301 composes to é.
+        pytest.param("e\u200b\u0301", "\u00e9", id="zwsp-between-base-and-accent"),
+        pytest.param("a\u034f\u0308.txt", "\u00e4.txt", id="cgj-between-base-and-diaeresis"),
+        pytest.param("\u1100\u200b\u1161", "\uac00", id="hangul-jamo-across-zwsp"),
+    ],
+)
+def test_sanitising_reaches_a_fixed_point_that_one_pass_misses(raw: str, expected: str) -> None:
+    assert sanitize_filename(raw) == expected
+    assert sanitize_filename(expected) == expected

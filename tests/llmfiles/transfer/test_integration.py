@@ -12,7 +12,7 @@ import pytest
 
 from llmfiles import GLM, KIMI, LLMFilesError, NotFoundError
 from llmfiles.providers import ProviderSpec
-from llmfiles.transfer import AsyncFilesClient, TransferSettings, UploadResult
+from llmfiles.transfer import AsyncFilesClient, Obtained, TransferSettings, UploadResult
 
 pytestmark = pytest.mark.integration
 
@@ -115,14 +115,14 @@ async def test_upload_under_fault_succeeds_verified_or_fails_typed(
 
 
 async def test_lost_response_leaves_exactly_one_file(
-    mock: Any, kimi: AsyncFilesClient, pattern_file: Callable[[str, int], Path]
+    mock: Any, glm: AsyncFilesClient, pattern_file: Callable[[str, int], Path]
 ) -> None:
-    source = pattern_file("report.pdf", SIZE)
+    source = pattern_file("report.jsonl", SIZE)
     mock.set_rules(on("upload", {"kind": "lost_response"}, trigger={"first": 1}))
-    result = await kimi.upload(source, purpose="file-extract")
-    listing = await kimi.list()
+    result = await glm.upload(source, purpose="batch")
+    listing = await glm.list()
     uploads = [e for e in mock.journal() if e["operation"] == "upload"]
-    assert result.reconciled
+    assert result.obtained is Obtained.RECONCILED_VERIFIED
     assert result.attempts == 1
     assert [f.id for f in listing] == [result.file.id]
     assert len(uploads) == 1
@@ -307,8 +307,9 @@ async def test_kimi_download_names_from_metadata(
     path = await kimi.download(uploaded.file.id, dest)
     await kimi.delete(uploaded.file.id)
     assert await kimi.list() == []
-    assert path == dest / "notes.txt"
-    # Kimi's /content of a file-extract upload is the extraction (JSON), not the bytes that went up.
+    # Kimi's /content of a file-extract upload is the extraction (JSON), not the bytes that went up,
+    # and the name says so.
+    assert path == dest / "notes.txt.extracted.json"
     assert json.loads(path.read_bytes())["filename"] == "notes.txt"
 
 
