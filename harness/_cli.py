@@ -71,7 +71,7 @@ def load(
     rate: Annotated[
         float,
         typer.Option(help="Requests/s all users offer together (stage_promotion), a pace the box sustains."),
-    ] = 20.0,
+    ] = 10.0,
     async_profile: Annotated[
         str | None, typer.Option(help="Mock profile for the async arm's requests only, on top of --profile.")
     ] = None,
