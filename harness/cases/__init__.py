@@ -8,6 +8,7 @@ from __future__ import annotations
 from harness._bench import Case
 from harness.cases._concurrency import measure_concurrency
 from harness.cases._fallback import measure_fallback
+from harness.cases._judge import measure_judge
 from harness.cases._memory import measure_memory
 from harness.cases._overhead import measure_overhead
 from harness.cases._rollback import measure_rollback
@@ -22,6 +23,7 @@ __all__ = ["CASES"]
 
 CASES: tuple[Case, ...] = (
     Case("split", ("split.uniform", "split.sticky", "split.monotonic"), measure_split),
+    Case("judge", ("judge.false-rollback", "judge.power-20pct"), measure_judge),
     Case("traversal", ("traversal.escapes",), measure_traversal),
     Case("single-flight", ("single-flight.fetches",), measure_single_flight),
     Case("concurrency", ("concurrency.success", "concurrency.lost"), measure_concurrency),

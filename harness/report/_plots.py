@@ -91,6 +91,11 @@ def _throughput(data: Collected, path: Path) -> Path | None:
 
 
 def _timeline(data: Collected, path: Path) -> Path | None:
+    """Calls binned by start time (the arm is chosen at the start), the decision marked, after it shaded.
+
+    Binned by completion, calls started on the async arm before a rollback and finishing after it would
+    make the async share look alive after the decision.
+    """
     if not data.timeline:
         return None
     fig = Figure(figsize=(8, 4.5))
@@ -101,12 +106,17 @@ def _timeline(data: Collected, path: Path) -> Path | None:
     for name, points in sorted(series.items()):
         points.sort()
         ax.plot([t for t, _ in points], [v for _, v in points], "-", drawstyle="steps-post", label=name)
+    ends = [t for points in series.values() for t, _ in points]
     for label, t in sorted(data.markers_s.items(), key=lambda kv: kv[1]):
         ax.axvline(t, linestyle=":", color="black")
         ax.annotate(label, (t, 1.0), xycoords=("data", "axes fraction"), rotation=90, va="top", fontsize=8)
-    ax.set_xlabel("seconds since the run began")
-    ax.set_ylabel("share")
-    ax.set_title("Rollback timeline: injected brownout to automatic rollback")
+    decision = data.markers_s.get("rollback decision")
+    if decision is not None and ends:
+        ax.axvspan(decision, max(ends) + 1, color="grey", alpha=0.15, label="after the decision: legacy only")
+    ax.set_xlabel("seconds since the run began (calls binned by the time they started)")
+    ax.set_ylabel("share of the calls started in the bin")
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_title("Rollback timeline: injected brownout, the decision, and where calls went after it")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)

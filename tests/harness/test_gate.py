@@ -39,7 +39,8 @@ def test_verdict_from_a_real_event_log(
     events = tmp_path / "events.jsonl"
     _write(events, async_ok=async_ok, async_failed=async_failed, legacy_ok=600)
     verdict = verdict_from_events(events, percent=10, run_s=30)
-    assert str(verdict.decision) == decision
+    assert str(verdict.decision) == decision, verdict.reasons
+    assert verdict.gate_set == "load-run"  # production's 500 uploads and 48 h would HOLD the healthy run
     assert EXIT_CODES[decision] == {"PROMOTE": 0, "HOLD": 3, "ROLLBACK": 4}[decision]
 
 

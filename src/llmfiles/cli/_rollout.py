@@ -37,6 +37,7 @@ from llmfiles.rollout import (
     GateContext,
     GateTable,
     GateVerdict,
+    LatencySamples,
     OverridableFlagSource,
     RolloutController,
     RolloutSettings,
@@ -307,9 +308,13 @@ def evaluate(
             f"[yellow]note:[/yellow] stage {escape(name)} is not running (state: {escape(current.stage)}, "
             f"{current.status}): no soak counts"
         )
-    window = evidence.recorder(settings, now).compare()
+    recorder = evidence.recorder(settings, now)
+    window = recorder.compare()
     context = GateContext(soak_s=0.0 if since is None else now - since, baseline_p95_s=current.baseline_p95_s)
-    verdict = evaluate_gates(gate, window, rules=table.rules, context=context)
+    latencies = LatencySamples.from_events(recorder.events())
+    verdict = evaluate_gates(
+        gate, window, latencies=latencies, rules=table.rules, context=context, gate_set=table.name
+    )
     if as_json:
         typer.echo(json.dumps({**verdict.to_dict(), "events": evidence.to_dict()}, indent=2))
     else:

@@ -31,22 +31,35 @@ from llmfiles.rollout._flags import (
 )
 from llmfiles.rollout._gates import (
     DEFAULT_GATES,
+    LOAD_RUN_GATES,
+    LOAD_RUN_MIN_UPLOADS,
     OFF,
     Decision,
     GateContext,
     GateTable,
     GateVerdict,
+    LatencySamples,
     RollbackRules,
     StageGate,
     evaluate,
+    look_confidence,
 )
-from llmfiles.rollout._judge import JudgeVerdict, LatencyJudgement, RateJudgement, judge_latency, judge_rate
+from llmfiles.rollout._judge import (
+    JudgeVerdict,
+    LatencyJudgement,
+    RateJudgement,
+    judge_latency,
+    judge_rate,
+    latency_verdict,
+)
 from llmfiles.rollout._settings import RolloutSettings, load_settings
 
 __all__ = [
     "BUCKETS",
     "DEFAULT_GATES",
     "FALLBACK_ERRORS",
+    "LOAD_RUN_GATES",
+    "LOAD_RUN_MIN_UPLOADS",
     "OFF",
     "AsyncArm",
     "CheckResult",
@@ -62,6 +75,7 @@ __all__ = [
     "GateVerdict",
     "JudgeVerdict",
     "LatencyJudgement",
+    "LatencySamples",
     "LegacyArm",
     "OpenFeatureFlagSource",
     "OverridableFlagSource",
@@ -84,7 +98,9 @@ __all__ = [
     "in_rollout",
     "judge_latency",
     "judge_rate",
+    "latency_verdict",
     "load_settings",
+    "look_confidence",
     "normalized_hash",
     "threshold",
 ]

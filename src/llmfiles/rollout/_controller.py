@@ -37,7 +37,14 @@ from typing import Any, Literal, Protocol
 import structlog
 
 from llmfiles._errors import ConfigError, LLMFilesError
-from llmfiles.observe import MemorySampler, Recorder, RolloutMetrics, atomic_write_text, move_aside
+from llmfiles.observe import (
+    Comparison,
+    MemorySampler,
+    Recorder,
+    RolloutMetrics,
+    atomic_write_text,
+    move_aside,
+)
 from llmfiles.rollout._flags import FlagState, OverridableFlagSource, WritableFlagSource
 from llmfiles.rollout._gates import (
     DEFAULT_GATES,
@@ -46,6 +53,8 @@ from llmfiles.rollout._gates import (
     GateContext,
     GateTable,
     GateVerdict,
+    LatencySamples,
+    StageGate,
     evaluate,
 )
 
@@ -314,7 +323,7 @@ class RolloutController:
             return self._off_verdict()
         whole = self.recorder.compare(window_s=self._stage_window())
         context = self._context(whole.candidate.success_rate if whole.candidate.count else None)
-        return evaluate(self.gates.stage(self._state.stage), whole, rules=self.gates.rules, context=context)
+        return self._evaluate(self.gates.stage(self._state.stage), whole, self._stage_window(), context)
 
     def check(self) -> CheckResult:
         """Judge the last interval and the whole stage, count a failure, roll back at `threshold` of them.
@@ -332,8 +341,8 @@ class RolloutController:
         recent = self.recorder.compare(window_s=min(self.interval_s, self._stage_window()))
         whole = self.recorder.compare(window_s=self._stage_window())
         context = self._context(whole.candidate.success_rate if whole.candidate.count else None)
-        recent_verdict = evaluate(stage, recent, rules=rules, context=context)
-        whole_verdict = evaluate(stage, whole, rules=rules, context=context)
+        recent_verdict = self._evaluate(stage, recent, min(self.interval_s, self._stage_window()), context)
+        whole_verdict = self._evaluate(stage, whole, self._stage_window(), context)
         verdict = recent_verdict if recent_verdict.decision is Decision.ROLLBACK else whole_verdict
         if verdict.decision is Decision.ROLLBACK:
             self._failed += 1
@@ -507,6 +516,23 @@ class RolloutController:
             memory_growth=growth,
             review_band_s=0.0 if self._review_since is None else now - self._review_since,
             baseline_p95_s=self._state.baseline_p95_s,
+        )
+
+    def _evaluate(
+        self, stage: StageGate, window: Comparison, window_s: float, context: GateContext
+    ) -> GateVerdict:
+        # The judge compares the arms' latency samples, which a Comparison summarises away.
+        events = self.recorder.events(window_s=window_s)
+        latencies = LatencySamples.from_events(
+            events, candidate=self.recorder.candidate, control=self.recorder.control
+        )
+        return evaluate(
+            stage,
+            window,
+            latencies=latencies,
+            rules=self.gates.rules,
+            context=context,
+            gate_set=self.gates.name,
         )
 
     def _stage_window(self) -> float:

@@ -1,6 +1,6 @@
 """Stage gates as data, and `evaluate`: PROMOTE, HOLD or ROLLBACK, with the reasons and the figures.
 
-The default table is DESIGN.md's:
+The production table (`DEFAULT_GATES`) is the rollout documents':
 
 =====  =========  ==================  ========  ===========  ========
 stage  success >=  latency <= base x  errors <=  min uploads  min soak
@@ -11,33 +11,66 @@ stage  success >=  latency <= base x  errors <=  min uploads  min soak
 100%   98.0 %     1.00                2.0 %     5000         1 week
 =====  =========  ==================  ========  ===========  ========
 
-Automatic rollback (`RollbackRules`): success < 95 %, errors > 5 %, any critical error, or RSS more than
-20 % over the stage's baseline. Manual review (HOLD with the reason): success within [95 %, 97 %) for 30
-minutes or more, or p95 latency over 1.2 x the baseline.
+Automatic rollback (`RollbackRules`), absolute: success < 95 %, errors > 5 %, any critical error, or RSS
+more than 20 % over the stage's baseline. Manual review (HOLD with the reason): success within
+[95 %, 97 %) for 30 minutes or more, or p95 latency over 1.2 x the baseline.
 
-How figures are read: "success" is the candidate arm's own successes over its calls (a call the legacy
-arm rescued is not one); "errors" are calls whose caller saw an exception; latency is the candidate's
-p95 over the baseline's (the control arm in the same window, else the stage baseline in the context).
-Rates are compared as exact fractions, so 9949/10000 is below 99.5 % and 9950/10000 is not. Too few
-samples is HOLD, never PROMOTE, and too few for the rollback rules' `min_samples` cannot trigger a
-rate-based rollback (a critical error or a memory spike still does).
+The stage's own criteria go through the statistical judge (`llmfiles.rollout._judge`), candidate
+against control over the same window, at the rules' `confidence`:
+
+- latency: the Hodges-Lehmann ratio of the candidate's successful calls' latencies to the control's,
+  against the stage's latency ratio;
+- success: the candidate's calls that were not its own successes (failed or rescued by the legacy arm)
+  minus the control's failed calls, against ``1 - min_success`` (the stage's 1 % at 99 %);
+- errors and timeouts: the rate of calls the caller saw fail, and of calls that timed out, minus the
+  control's, each against the stage's error limit.
+
+The limits read as "no more than this much worse than the control arm in the same window": both arms
+see the same provider, so a provider's bad day moves both and only the arm's own doing remains. With no
+control calls (the 100 % stage) rates are judged against the limits as absolute rates, and latency
+against the stage baseline's p95 (`GateContext.baseline_p95_s`), which can only HOLD.
+
+Each look is judged at `look_confidence`: the rules' confidence from the stage's minimum uploads on,
+stricter before (O'Brien-Fleming), so that checking every interval does not multiply false rollbacks.
+A judge FAIL on latency or errors is a ROLLBACK (callers waited or failed); on success or timeouts, calls
+the legacy arm rescued, it is a HOLD, and the absolute rules and the review band decide on a rollback as
+the documents say. INCONCLUSIVE is a HOLD saying how many more samples would likely settle it. PROMOTE
+needs every judgement PASS, the stage's minimum uploads and its soak. Too few samples for the
+rules' `min_samples` cannot trigger a rollback (a critical error or a memory spike still does). Absolute
+rates are compared as exact fractions, so 9499/10000 is below 95 % and 9500/10000 is not.
+
+Two gate sets: `DEFAULT_GATES` ("production": the table above), and `LOAD_RUN_GATES` ("load-run"):
+the same criteria through the same judge, with a minimum of `LOAD_RUN_MIN_UPLOADS` candidate calls a
+stage that a two-minute load run reaches, soak shrunk to the run's length (`GateTable.with_soak`), and
+no p95 review (a few hundred calls' p95 is the noise the judge exists to see through). Every verdict
+names the set it applied (`GateVerdict.gate_set`).
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from scipy import special
+
 from llmfiles._errors import ConfigError
-from llmfiles.observe import CRITICAL_ERRORS, Comparison
+from llmfiles.observe import CRITICAL_ERRORS, Arm, Comparison, Event
+from llmfiles.rollout._judge import JudgeVerdict, LatencyJudgement, RateJudgement, judge_latency, judge_rate
 
 OFF = "off"
+PRODUCTION = "production"
+LOAD_RUN = "load-run"
+
+#: Candidate calls a stage needs in a load run before PROMOTE: what a two-minute run reaches at the 10 %
+#: stage on a two-core machine. The judge may still want more (its HOLD says how many).
+LOAD_RUN_MIN_UPLOADS = 200
 
 _HOUR = 3600.0
 
@@ -99,7 +132,10 @@ class RollbackRules:
         min_samples: candidate calls needed before the rate rules may roll back.
         review_band: success rates in [low, high) call for a human once they last `review_after_s`.
         review_after_s: how long the review band must last.
-        review_latency_ratio: p95 over baseline above which a human should look.
+        review_latency_ratio: p95 over baseline above which a human should look; None turns the rule
+            off (the load-run set).
+        confidence: of the statistical judge's bounds (one-sided each): 0.98 FAILs an arm exactly at a
+            stage's limit 2 % of the time at one look; see docs/JUDGE.md for a whole stage's checks.
     """
 
     min_success: float = 0.95
@@ -109,15 +145,24 @@ class RollbackRules:
     min_samples: int = 20
     review_band: tuple[float, float] = (0.95, 0.97)
     review_after_s: float = 30 * 60.0
-    review_latency_ratio: float = 1.2
+    review_latency_ratio: float | None = 1.2
+    confidence: float = 0.98
+
+    def __post_init__(self) -> None:
+        if not 0.5 < self.confidence < 1:
+            raise ConfigError(f"rules: confidence={self.confidence!r} must be within (0.5, 1), e.g. 0.98")
 
 
 @dataclass(frozen=True, slots=True)
 class GateTable:
-    """The stages in order and the rollback rules; `DEFAULT_GATES` is DESIGN.md's table."""
+    """The stages in order and the rollback rules, under a name verdicts report (`PRODUCTION`, `LOAD_RUN`).
+
+    `DEFAULT_GATES` is the rollout documents' table, `LOAD_RUN_GATES` the load runs' set.
+    """
 
     stages: tuple[StageGate, ...]
     rules: RollbackRules = field(default_factory=RollbackRules)
+    name: str = PRODUCTION
 
     def __post_init__(self) -> None:
         names = [stage.name for stage in self.stages]
@@ -148,7 +193,7 @@ class GateTable:
 
     @classmethod
     def from_toml(cls, path: Path | str) -> GateTable:
-        """Load a table: ``[[stages]]`` entries with `StageGate`'s fields, optional ``[rules]``.
+        """Load a table: ``[[stages]]`` entries with `StageGate`'s fields, optional ``[rules]`` and ``name``.
 
         Raises:
             ConfigError: unreadable file, unknown or missing keys, or out-of-range values.
@@ -169,7 +214,9 @@ class GateTable:
             for name in ("critical_errors", "review_band"):
                 if name in raw_rules:
                     raw_rules[name] = (frozenset if name == "critical_errors" else tuple)(raw_rules[name])
-            return cls(stages=stages, rules=RollbackRules(**raw_rules))
+            return cls(
+                stages=stages, rules=RollbackRules(**raw_rules), name=str(data.get("name", PRODUCTION))
+            )
         except TypeError as exc:
             known = ", ".join(f.name for f in fields(StageGate))
             raise ConfigError(f"{origin}: {exc}; stage keys are: {known}") from exc
@@ -185,6 +232,36 @@ DEFAULT_GATES = GateTable(
         StageGate("100%", 100.0, 0.980, 1.00, 0.020, 5000, 7 * 24 * _HOUR),
     )
 )
+
+LOAD_RUN_GATES = GateTable(
+    stages=tuple(
+        replace(stage, min_uploads=LOAD_RUN_MIN_UPLOADS, min_soak_s=0.0) for stage in DEFAULT_GATES.stages
+    ),
+    rules=RollbackRules(review_latency_ratio=None),
+    name=LOAD_RUN,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySamples:
+    """The latencies of each arm's successful calls in a window: what the judge compares.
+
+    A `Comparison` carries percentiles only; the judge needs the samples themselves.
+    """
+
+    control: Sequence[float]
+    candidate: Sequence[float]
+
+    @classmethod
+    def from_events(
+        cls, events: Iterable[Event], *, candidate: Arm = "async", control: Arm = "legacy"
+    ) -> LatencySamples:
+        """The successful calls' durations per arm (as the recorder's percentiles take them)."""
+        durations: dict[Arm, list[float]] = {candidate: [], control: []}
+        for event in events:
+            if event.outcome == "success" and event.arm in durations:
+                durations[event.arm].append(event.duration_s)
+        return cls(control=tuple(durations[control]), candidate=tuple(durations[candidate]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,21 +281,35 @@ class GateContext:
     baseline_p95_s: float | None = None
 
 
+Judgement = LatencyJudgement | RateJudgement
+
+
 @dataclass(frozen=True, slots=True)
 class GateVerdict:
-    """The answer, and the evidence: `reasons` in words, `figures` in numbers."""
+    """The answer, and the evidence: `reasons` in words, `figures` in numbers, the judge's `judgements`.
+
+    `gate_set` names the table applied (``"production"`` or ``"load-run"``); `judgements` maps
+    ``"latency"``, ``"success"``, ``"errors"``, ``"timeouts"`` to the judge's answers (empty when the
+    rollout is off).
+    """
 
     stage: str
     decision: Decision
     reasons: tuple[str, ...]
     figures: Mapping[str, float | int | None]
+    gate_set: str = PRODUCTION
+    judgements: Mapping[str, Judgement] = field(default_factory=lambda: MappingProxyType({}))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "stage": self.stage,
             "decision": self.decision.value,
+            "gate_set": self.gate_set,
             "reasons": list(self.reasons),
             "figures": dict(self.figures),
+            "judgements": {
+                name: {**asdict(j), "verdict": j.verdict.value} for name, j in self.judgements.items()
+            },
         }
 
 
@@ -227,14 +318,64 @@ def _frac(value: float) -> Fraction:
     return Fraction(str(value))
 
 
+# Judge FAILs that roll back: callers waited longer, or saw the call fail. A worse success or timeout rate
+# means calls the legacy arm rescued: callers were served, so the documents' absolute rules (success
+# < 95 %) and the review band decide on a rollback, and the stage's limit holds the promotion.
+_ROLLS_BACK = ("latency", "errors")
+
+
+#: The strictest confidence a look is judged at: 1 - 1e-12, a z of about 7 (the judge needs it below 1).
+_MAX_LOOK_CONFIDENCE = 1 - 1e-12
+
+
+def look_confidence(confidence: float, count: int, min_uploads: int) -> float:
+    """The confidence one look at `count` candidate calls is judged at, before the stage has `min_uploads`.
+
+    The controller looks at a stage every interval from its first calls on, and the stage so far is the
+    same data with a few calls added, so a fixed confidence at every look would spend the stage's error
+    many times over (seven in a hundred A/A stages rolled back at 98 % by simulation). As in
+    O'Brien-Fleming's group-sequential boundaries, a look at the fraction ``t = count / min_uploads`` of
+    the stage's planned calls needs ``z / sqrt(t)`` where the full stage needs ``z``: early looks FAIL only
+    on overwhelming evidence (a brownout's 10x latency still fails within a few dozen calls), and from
+    the stage's minimum on the configured `confidence` applies.
+    """
+    if count >= min_uploads:
+        return confidence
+    if count <= 0:
+        return _MAX_LOOK_CONFIDENCE
+    z = float(special.ndtri(confidence)) / math.sqrt(count / min_uploads)
+    return min(float(special.ndtr(z)), _MAX_LOOK_CONFIDENCE)
+
+
+def _rates(stage: StageGate, window: Comparison, confidence: float) -> dict[str, RateJudgement]:
+    cand, ctrl = window.candidate, window.control
+    # Fractions through str() so 0.99 gives a limit of exactly 0.01, not 0.010000000000000009.
+    success_limit = float(1 - _frac(stage.min_success))
+    pairs = {
+        "success": (ctrl.count - ctrl.successes, cand.count - cand.successes, success_limit),
+        "errors": (ctrl.failures, cand.failures, stage.max_error_rate),
+        "timeouts": (ctrl.timeouts, cand.timeouts, stage.max_error_rate),
+    }
+    return {
+        name: judge_rate(control, ctrl.count, candidate, cand.count, limit=limit, confidence=confidence)
+        for name, (control, candidate, limit) in pairs.items()
+    }
+
+
 def evaluate(
     stage: StageGate,
     window: Comparison,
     *,
+    latencies: LatencySamples,
     rules: RollbackRules | None = None,
     context: GateContext | None = None,
+    gate_set: str = PRODUCTION,
 ) -> GateVerdict:
-    """Judge one stage on one window (see the module docstring for the rules)."""
+    """Judge one stage on one window (see the module docstring for the rules).
+
+    `latencies` are the same window's successful calls per arm (`LatencySamples.from_events` over the
+    recorder's events); `gate_set` is the name of the table `stage` and `rules` come from.
+    """
     rules = rules if rules is not None else RollbackRules()
     context = context if context is not None else GateContext()
     cand = window.candidate
@@ -245,15 +386,41 @@ def evaluate(
     ratio = cand.p95_s / baseline if cand.p95_s is not None and baseline else None
     critical = {name: n for name, n in cand.error_types.items() if name in rules.critical_errors}
     critical.update(cand.critical_errors)
+    confidence = look_confidence(rules.confidence, count, stage.min_uploads)
+    latency = (
+        judge_latency(
+            latencies.control, latencies.candidate, tolerance=stage.max_latency_ratio, confidence=confidence
+        )
+        if latencies.control
+        else None
+    )
+    judgements: dict[str, Judgement] = {} if latency is None else {"latency": latency}
+    judgements.update(_rates(stage, window, confidence))
+    undecided = [j.more_samples_needed for j in judgements.values() if j.more_samples_needed is not None]
     figures: dict[str, float | int | None] = {
         **cand.figures(),
         "baseline_p95_s": baseline,
         "latency_ratio": ratio,
+        "latency_shift": None if latency is None else latency.shift_ratio,
+        "latency_shift_low": None if latency is None else latency.ci_low,
+        "latency_shift_high": None if latency is None else latency.ci_high,
+        "latency_p_value": None if latency is None else latency.p_value,
+        "more_samples_needed": max(undecided, default=None),
         "critical_errors": sum(critical.values()),
         "memory_growth": context.memory_growth,
         "soak_s": context.soak_s,
         "review_band_s": context.review_band_s,
     }
+
+    def verdict(decision: Decision, reasons: list[str]) -> GateVerdict:
+        return GateVerdict(
+            stage.name,
+            decision,
+            tuple(reasons),
+            MappingProxyType(figures),
+            gate_set,
+            MappingProxyType(judgements),
+        )
 
     rollback: list[str] = []
     if critical:
@@ -262,13 +429,19 @@ def evaluate(
         rollback.append(
             f"memory {context.memory_growth:+.1%} over the stage baseline > {rules.max_memory_growth:.0%}"
         )
-    if count >= rules.min_samples:
+    judged = count >= rules.min_samples
+    if judged:
         if success < _frac(rules.min_success):
             rollback.append(f"success {float(success):.2%} < {rules.min_success:.2%}")
         if errors > _frac(rules.max_error_rate):
             rollback.append(f"errors {float(errors):.2%} > {rules.max_error_rate:.2%}")
+        rollback += [
+            f"{name} FAIL: {j.reason}"
+            for name, j in judgements.items()
+            if name in _ROLLS_BACK and j.verdict is JudgeVerdict.FAIL
+        ]
     if rollback:
-        return GateVerdict(stage.name, Decision.ROLLBACK, tuple(rollback), MappingProxyType(figures))
+        return verdict(Decision.ROLLBACK, rollback)
 
     hold: list[str] = []
     low, high = rules.review_band
@@ -277,27 +450,29 @@ def evaluate(
             f"manual review: success {float(success):.2%} within [{low:.0%}, {high:.0%}) for "
             f"{context.review_band_s / 60:.0f} min"
         )
-    if ratio is not None and ratio > rules.review_latency_ratio:
+    if rules.review_latency_ratio is not None and ratio is not None and ratio > rules.review_latency_ratio:
         hold.append(f"manual review: p95 latency {ratio:.2f}x baseline > {rules.review_latency_ratio}x")
     if count < stage.min_uploads:
         hold.append(f"too few uploads: {count} < {stage.min_uploads}")
     if context.soak_s < stage.min_soak_s:
         hold.append(f"soak {context.soak_s / _HOUR:.1f} h < {stage.min_soak_s / _HOUR:.1f} h")
-    if count and success < _frac(stage.min_success):
-        hold.append(f"success {float(success):.2%} < {stage.min_success:.2%}")
-    if errors > _frac(stage.max_error_rate):
-        hold.append(f"errors {float(errors):.2%} > {stage.max_error_rate:.2%}")
-    if cand.p95_s is None:
-        hold.append("no latency figure: the async arm has no successful calls in the window")
-    elif ratio is None:
-        hold.append("no latency baseline: the control arm has no successful calls in the window")
-    elif ratio > stage.max_latency_ratio:
-        hold.append(f"p95 latency {ratio:.2f}x baseline > {stage.max_latency_ratio}x")
+    for name, j in judgements.items():
+        if j.verdict is JudgeVerdict.INCONCLUSIVE:
+            hold.append(f"{name}: {j.reason}")
+        elif j.verdict is JudgeVerdict.FAIL and name not in _ROLLS_BACK:
+            hold.append(f"{name} FAIL, calls rescued but over the stage's limit: {j.reason}")
+        elif j.verdict is JudgeVerdict.FAIL:  # a FAIL that could not roll back: too few calls
+            hold.append(
+                f"{name} FAIL on {count} < {rules.min_samples} calls, too few to roll back: {j.reason}"
+            )
+    if latency is None:
+        if cand.p95_s is None:
+            hold.append("no latency figure: the async arm has no successful calls in the window")
+        elif ratio is None:
+            hold.append("no latency baseline: the control arm has no successful calls in the window")
+        elif ratio > stage.max_latency_ratio:
+            hold.append(f"p95 latency {ratio:.2f}x the stage baseline > {stage.max_latency_ratio}x")
     if hold:
-        return GateVerdict(stage.name, Decision.HOLD, tuple(hold), MappingProxyType(figures))
-    return GateVerdict(
-        stage.name,
-        Decision.PROMOTE,
-        (f"all gates of stage {stage.name} met over {count} uploads",),
-        MappingProxyType(figures),
-    )
+        return verdict(Decision.HOLD, hold)
+    met = f"all gates of stage {stage.name} met over {count} uploads ({gate_set} gates)"
+    return verdict(Decision.PROMOTE, [met, *(f"{name}: {j.reason}" for name, j in judgements.items())])

@@ -36,13 +36,22 @@ from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special, stats
 
 from llmfiles._errors import ConfigError
 
-__all__ = ["JudgeVerdict", "LatencyJudgement", "RateJudgement", "judge_latency", "judge_rate"]
+__all__ = [
+    "JudgeVerdict",
+    "LatencyJudgement",
+    "RateJudgement",
+    "judge_latency",
+    "judge_rate",
+    "latency_verdict",
+]
 
 _FloatArray = npt.NDArray[np.float64]
+#: Latencies in seconds: a list, a tuple, or a numpy array (simulations pass arrays).
+Samples = Sequence[float] | npt.NDArray[np.float64]
 
 
 class JudgeVerdict(StrEnum):
@@ -114,22 +123,25 @@ class RateJudgement:
     reason: str
 
 
+def _percent(confidence: float) -> str:
+    # 98%, 99.9937%, 99.9999999999%: a look's confidence can be within 1e-12 of 1, never shown as 100%.
+    return f"{100 * confidence:.12g}%"
+
+
 def _check_confidence(confidence: float) -> float:
     if not 0.5 < confidence < 1:
         raise ConfigError(f"confidence={confidence!r} must be within (0.5, 1), e.g. 0.98")
-    return float(stats.norm.ppf(confidence))
+    return float(special.ndtri(confidence))  # the normal quantile; stats.norm.ppf costs 100x more per call
 
 
 def _per_arm_more(n_control: int, n_candidate: int, factor: float) -> int | None:
     """Samples to add to each arm so the interval's variance term shrinks by `factor`.
 
-    Both the Hodges-Lehmann and the proportions intervals narrow as ``sqrt(1/n1 + 1/n2)``; solve
+    The Hodges-Lehmann interval narrows as ``sqrt(1/n1 + 1/n2)``; solve
     ``1/(n1+m) + 1/(n2+m) = (1/n1 + 1/n2) / factor`` for m.
     """
-    if not math.isfinite(factor) or factor <= 1 or n_candidate < 1:
+    if not math.isfinite(factor) or factor <= 1 or n_control < 1 or n_candidate < 1:
         return None
-    if not n_control:  # judged against a fixed limit: the candidate's term alone
-        return max(1, math.ceil(n_candidate * (factor - 1)))
     n1, n2 = float(n_control), float(n_candidate)
     v = (1 / n1 + 1 / n2) / factor
     b = v * (n1 + n2) - 2
@@ -173,7 +185,7 @@ def _kth_difference(x: _FloatArray, y: _FloatArray, k: int) -> float:
     return hi
 
 
-def _positive(name: str, samples: Sequence[float]) -> _FloatArray:
+def _positive(name: str, samples: Samples) -> _FloatArray:
     values = np.asarray(samples, dtype=np.float64)
     if values.ndim != 1 or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise ConfigError(
@@ -182,9 +194,52 @@ def _positive(name: str, samples: Sequence[float]) -> _FloatArray:
     return np.sort(np.log(values))
 
 
+def _bound_rank(n1: int, n2: int, z: float) -> int:
+    # The normal approximation of U's null distribution gives the rank of the interval's lower bound among
+    # the n1 x n2 sorted differences (Hollander & Wolfe); below rank 1 the interval is unbounded.
+    total = n1 * n2
+    return math.floor(total / 2 - z * math.sqrt(total * (n1 + n2 + 1) / 12))
+
+
+def _verdict(x: _FloatArray, y: _FloatArray, margin: float, z: float) -> tuple[JudgeVerdict, int]:
+    """The verdict from one count: the lower bound (rank k) is above the margin exactly when fewer than k
+    differences are at or below it, and the upper bound (rank n1 n2 - k + 1) at or below it when at
+    least that many are. Returns the verdict and k."""
+    total = len(x) * len(y)
+    k = _bound_rank(len(x), len(y), z)
+    if k < 1:
+        return JudgeVerdict.INCONCLUSIVE, k
+    at_most = _count_at_most(x, y, margin)
+    if at_most < k:
+        return JudgeVerdict.FAIL, k
+    if at_most >= total - k + 1:
+        return JudgeVerdict.PASS, k
+    return JudgeVerdict.INCONCLUSIVE, k
+
+
+def latency_verdict(
+    control: Samples, candidate: Samples, *, tolerance: float, confidence: float = 0.98
+) -> JudgeVerdict:
+    """`judge_latency`'s verdict alone, without the estimate, the interval and the p-value.
+
+    The same decision in a fraction of the time (one sort and one count): for simulations that judge
+    thousands of stages. An empty arm is INCONCLUSIVE.
+
+    Raises:
+        ConfigError: as `judge_latency`.
+    """
+    if not tolerance > 0:
+        raise ConfigError(f"tolerance={tolerance!r} must be a latency ratio > 0, e.g. 1.05")
+    z = _check_confidence(confidence)
+    x, y = _positive("control", control), _positive("candidate", candidate)
+    if not len(x) or not len(y):
+        return JudgeVerdict.INCONCLUSIVE
+    return _verdict(x, y, math.log(tolerance), z)[0]
+
+
 def judge_latency(
-    control: Sequence[float],
-    candidate: Sequence[float],
+    control: Samples,
+    candidate: Samples,
     *,
     tolerance: float,
     confidence: float = 0.98,
@@ -207,28 +262,20 @@ def judge_latency(
         )  # fmt: skip
     total = n1 * n2
     margin = math.log(tolerance)
-    # The normal approximation of U's null distribution gives the rank of the interval's bounds among the
-    # sorted differences (Hollander & Wolfe); below rank 1 the interval is unbounded on that side.
-    k = math.floor(total / 2 - z * math.sqrt(total * (n1 + n2 + 1) / 12))
-    at_most = _count_at_most(x, y, margin)
+    verdict, k = _verdict(x, y, margin, z)
     if k >= 1:
         low, high = _kth_difference(x, y, k), _kth_difference(x, y, total - k + 1)
-        verdict = (
-            JudgeVerdict.FAIL
-            if at_most < k
-            else JudgeVerdict.PASS
-            if at_most >= total - k + 1
-            else JudgeVerdict.INCONCLUSIVE
-        )
     else:
-        low, high, verdict = -math.inf, math.inf, JudgeVerdict.INCONCLUSIVE
+        low, high = -math.inf, math.inf
     shift = (_kth_difference(x, y, (total + 1) // 2) + _kth_difference(x, y, total // 2 + 1)) / 2
-    p_value = float(stats.mannwhitneyu(y, x, alternative="two-sided").pvalue)
+    # Asymptotic, like the interval: scipy's "auto" goes exact when an arm has under 8 samples, which
+    # against thousands of control samples takes a minute.
+    p_value = float(stats.mannwhitneyu(y, x, alternative="two-sided", method="asymptotic").pvalue)
     more = _more(shift, low, high, margin, n1, n2) if verdict is JudgeVerdict.INCONCLUSIVE else None
     ratio, ratio_low, ratio_high = math.exp(shift), math.exp(low), math.exp(high)
     shown = (
         f"latency x{ratio:.3f} [{ratio_low:.3f}, {ratio_high:.3f}] vs tolerance x{tolerance:g} "
-        f"({n2} candidate / {n1} control samples, {confidence:.0%} bounds)"
+        f"({n2} candidate / {n1} control samples, {_percent(confidence)} bounds)"
     )
     if verdict is JudgeVerdict.INCONCLUSIVE:
         shown += "; inconclusive" + (
@@ -240,6 +287,50 @@ def judge_latency(
 def _wilson(failures: int, total: int, level: float) -> tuple[float, float]:
     ci = stats.binomtest(failures, total).proportion_ci(confidence_level=level, method="wilson")
     return float(ci.low), float(ci.high)
+
+
+def _difference_interval(
+    control_failures: int, control_total: int, candidate_failures: int, candidate_total: int, level: float
+) -> tuple[float, float]:
+    """Bounds on candidate rate minus control rate; the candidate's Wilson interval alone without control."""
+    c_low, c_high = _wilson(candidate_failures, candidate_total, level)
+    if not control_total:
+        return c_low, c_high
+    k_low, k_high = _wilson(control_failures, control_total, level)
+    p1, p2 = candidate_failures / candidate_total, control_failures / control_total
+    # Newcombe (1998), method 10: each side of the difference from the matching sides of the two Wilson
+    # intervals, which keeps the interval inside [-1, 1] and honest at zero counts.
+    return p1 - p2 - math.hypot(p1 - c_low, k_high - p2), p1 - p2 + math.hypot(c_high - p1, p2 - k_low)
+
+
+def _rate_more(
+    control_failures: int, control_total: int, candidate_failures: int, candidate_total: int, limit: float,
+    level: float,
+) -> int | None:  # fmt: skip
+    """Calls to add to each arm, at the rates seen so far, before the interval clears `limit` on a side.
+
+    Found by search rather than a square-root rule: at zero failures Wilson's bound shrinks as 1/n, so
+    the square-root rule would ask for ten times too many calls. None when a million more would not do.
+    """
+    p1 = candidate_failures / candidate_total
+    p2 = control_failures / control_total if control_total else 0.0
+
+    def settled(more: int) -> bool:
+        k2 = control_total + more if control_total else 0
+        n1 = candidate_total + more
+        low, high = _difference_interval(round(p2 * k2), k2, round(p1 * n1), n1, level)
+        return low > limit or high < limit
+
+    hi = 1
+    while not settled(hi):
+        hi *= 2
+        if hi > 1_000_000:
+            return None
+    lo = hi // 2  # not settled at lo (or lo == 0, which is where we are)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if settled(mid) else (mid, hi)
+    return hi
 
 
 def judge_rate(
@@ -275,14 +366,11 @@ def judge_rate(
             JudgeVerdict.INCONCLUSIVE, math.nan, -1.0, 1.0, 1.0, control_total, 0, control_rate, 0.0, None,
             "rate not judged: the candidate arm has no calls",
         )  # fmt: skip
-    c_low, c_high = _wilson(candidate_failures, candidate_total, level)
     difference = candidate_rate - control_rate
+    low, high = _difference_interval(
+        control_failures, control_total, candidate_failures, candidate_total, level
+    )
     if control_total:
-        k_low, k_high = _wilson(control_failures, control_total, level)
-        # Newcombe (1998), method 10: each side of the difference from the matching sides of the two
-        # Wilson intervals, which keeps the interval inside [-1, 1] and honest at zero counts.
-        low = difference - math.hypot(candidate_rate - c_low, k_high - control_rate)
-        high = difference + math.hypot(c_high - candidate_rate, control_rate - k_low)
         table = np.array(
             [
                 [candidate_failures, candidate_total - candidate_failures],
@@ -291,7 +379,6 @@ def judge_rate(
         )
         p_value = float(stats.fisher_exact(table, alternative="greater").pvalue)
     else:
-        low, high = c_low, c_high
         p_value = float(
             stats.binomtest(candidate_failures, candidate_total, limit, alternative="greater").pvalue
         )
@@ -299,7 +386,7 @@ def judge_rate(
         JudgeVerdict.FAIL if low > limit else JudgeVerdict.PASS if high < limit else JudgeVerdict.INCONCLUSIVE
     )
     more = (
-        _more(difference, low, high, limit, control_total, candidate_total)
+        _rate_more(control_failures, control_total, candidate_failures, candidate_total, limit, level)
         if verdict is JudgeVerdict.INCONCLUSIVE
         else None
     )

@@ -88,7 +88,7 @@ def test_promote_from_off_starts_the_first_stage(files: dict[str, Path]) -> None
 
 @pytest.mark.parametrize(
     ("ok", "failed", "code", "word"),
-    [(200, 0, 0, "PROMOTE"), (50, 0, 3, "HOLD"), (150, 50, 4, "ROLLBACK")],
+    [(1000, 0, 0, "PROMOTE"), (50, 0, 3, "HOLD"), (150, 50, 4, "ROLLBACK")],
 )
 def test_evaluate_prints_the_verdict_and_exits_by_it(
     files: dict[str, Path], ok: int, failed: int, code: int, word: str
@@ -321,7 +321,7 @@ def test_one_ancient_event_cannot_stretch_the_soak(files: dict[str, Path]) -> No
 
 def test_events_of_other_flags_do_not_count(files: dict[str, Path]) -> None:
     stage_running(files, "1%", hours=1)
-    events = write_events(files["dir"] / "events.jsonl", ok=200)
+    events = write_events(files["dir"] / "events.jsonl", ok=1000)
     for i in range(300):
         append_line(
             events,
@@ -332,9 +332,9 @@ def test_events_of_other_flags_do_not_count(files: dict[str, Path]) -> None:
             bytes=0,
         )
     code, out, err = run3("evaluate", "--events", str(events), "--soak", "0", "--json")
-    assert code == 0, out  # PROMOTE on this flag's 200 clean calls; the 300 failures are not ours
+    assert code == 0, out  # PROMOTE on this flag's 1000 clean calls; the 300 failures are not ours
     assert json.loads(out)["events"] == {
-        "judged": 400,
+        "judged": 2000,
         "other_flags": 300,
         "from_the_future": 0,
         "before_the_stage": 0,
@@ -344,7 +344,7 @@ def test_events_of_other_flags_do_not_count(files: dict[str, Path]) -> None:
 
 def test_events_from_the_future_are_set_aside_and_reported(files: dict[str, Path]) -> None:
     stage_running(files, "1%", hours=1)
-    events = write_events(files["dir"] / "events.jsonl", ok=200)
+    events = write_events(files["dir"] / "events.jsonl", ok=1000)
     for _ in range(2):
         append_line(events, ts=time.time() + 3600, outcome="failure", error_type="ServerError", bytes=0)
     code, out, err = run3("evaluate", "--events", str(events), "--soak", "0", "--json")

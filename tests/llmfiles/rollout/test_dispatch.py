@@ -18,7 +18,16 @@ from llmfiles import (
     UnsafeFilenameError,
 )
 from llmfiles.observe import ErrorKind, Event, Recorder
-from llmfiles.rollout import DEFAULT_GATES, Decision, Dispatcher, FlagState, dispatched, evaluate, in_rollout
+from llmfiles.rollout import (
+    DEFAULT_GATES,
+    Decision,
+    Dispatcher,
+    FlagState,
+    LatencySamples,
+    dispatched,
+    evaluate,
+    in_rollout,
+)
 
 SALT = "test.flag"
 
@@ -309,7 +318,10 @@ async def test_a_renamed_critical_error_still_rolls_back(file: Path) -> None:
         await dispatcher.upload(file, purpose="p", key="k")
     summary = recorder.summary("async")
     assert dict(summary.critical_errors) == {"ChecksumMismatchError": 1}
-    verdict = evaluate(DEFAULT_GATES.stage("1%"), recorder.compare(), rules=DEFAULT_GATES.rules)
+    latencies = LatencySamples.from_events(recorder.events())
+    verdict = evaluate(
+        DEFAULT_GATES.stage("1%"), recorder.compare(), latencies=latencies, rules=DEFAULT_GATES.rules
+    )
     assert verdict.decision is Decision.ROLLBACK
     assert "ChecksumMismatchError" in verdict.reasons[0]
 

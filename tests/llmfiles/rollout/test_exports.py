@@ -7,14 +7,15 @@ import llmfiles.rollout
 def test_rollout_public_names_are_pinned() -> None:
     assert sorted(llmfiles.rollout.__all__) == sorted(
         [
-            "BUCKETS", "DEFAULT_GATES", "FALLBACK_ERRORS", "OFF", "AsyncArm", "CheckResult", "Decision",
-            "Dispatcher", "EnvFlagSource", "EventSink", "FileFlagSource", "FlagSource", "FlagState",
-            "GateContext", "GateTable", "GateVerdict", "JudgeVerdict", "LatencyJudgement", "LegacyArm",
-            "OpenFeatureFlagSource", "OverridableFlagSource", "PromotionResult", "RateJudgement",
-            "Reconcile", "RollbackReport", "RollbackRules", "RolloutController", "RolloutSettings",
-            "RolloutState", "RolloutStateStore", "StageGate", "StateStore", "Uploaded", "WritableFlagSource",
-            "bucket", "dispatched", "evaluate", "in_rollout", "judge_latency", "judge_rate", "load_settings",
-            "normalized_hash", "threshold",
+            "BUCKETS", "DEFAULT_GATES", "FALLBACK_ERRORS", "LOAD_RUN_GATES", "LOAD_RUN_MIN_UPLOADS", "OFF",
+            "AsyncArm", "CheckResult", "Decision", "Dispatcher", "EnvFlagSource", "EventSink",
+            "FileFlagSource", "FlagSource", "FlagState", "GateContext", "GateTable", "GateVerdict",
+            "JudgeVerdict", "LatencyJudgement", "LatencySamples", "LegacyArm", "OpenFeatureFlagSource",
+            "OverridableFlagSource", "PromotionResult", "RateJudgement", "Reconcile", "RollbackReport",
+            "RollbackRules", "RolloutController", "RolloutSettings", "RolloutState", "RolloutStateStore",
+            "StageGate", "StateStore", "Uploaded", "WritableFlagSource", "bucket", "dispatched", "evaluate",
+            "in_rollout", "judge_latency", "judge_rate", "latency_verdict", "load_settings",
+            "look_confidence", "normalized_hash", "threshold",
         ]
     )  # fmt: skip
     assert all(hasattr(llmfiles.rollout, name) for name in llmfiles.rollout.__all__)

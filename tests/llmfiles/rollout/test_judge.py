@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from llmfiles import ConfigError
-from llmfiles.rollout import JudgeVerdict, judge_latency, judge_rate
+from llmfiles.rollout import JudgeVerdict, judge_latency, judge_rate, latency_verdict
 
 
 def _lognormal(seed: int, n: int, factor: float = 1.0) -> list[float]:
@@ -26,6 +26,16 @@ def test_latency_verdicts_on_known_shifts(n: int, factor: float, verdict: JudgeV
     assert judgement.ci_low <= judgement.shift_ratio <= judgement.ci_high
     assert (judgement.n_control, judgement.n_candidate) == (n, n)
     assert (judgement.more_samples_needed is not None) == (verdict is JudgeVerdict.INCONCLUSIVE)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_verdict_alone_is_the_judgements_verdict(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n1, n2 = int(rng.integers(2, 400)), int(rng.integers(2, 400))
+    slower, tolerance = float(rng.choice([1.0, 1.05, 1.2, 1.5])), float(rng.choice([1.0, 1.02, 1.1]))
+    control, candidate = _lognormal(seed, n1), _lognormal(seed + 100, n2, slower)
+    full = judge_latency(control, candidate, tolerance=tolerance)
+    assert latency_verdict(control, candidate, tolerance=tolerance) is full.verdict
 
 
 def test_hodges_lehmann_figures_are_the_order_statistics_of_the_pairwise_ratios() -> None:
