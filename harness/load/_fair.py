@@ -25,8 +25,14 @@ from typing import Any
 import numpy as np
 
 from harness.load._figures import PhaseFigures, Tally
-from llmfiles.rollout import Decision
-from llmfiles.rollout._judge import JudgeVerdict, LatencyJudgement, RateJudgement, judge_latency, judge_rate
+from llmfiles.rollout import (
+    Decision,
+    JudgeVerdict,
+    LatencyJudgement,
+    RateJudgement,
+    judge_latency,
+    judge_rate,
+)
 
 __all__ = [
     "QUEUE_FACTOR",

@@ -46,7 +46,7 @@ from harness.load._report import print_report, write_reports
 from harness.load._timeline import draw_timeline
 from harness.service._config import ARM_HEADER
 from llmfiles import ConfigError
-from llmfiles.rollout import DEFAULT_GATES
+from llmfiles.rollout import LOAD_RUN_GATES
 from loadtests import SAMPLES_ENV
 from mock_provider import load_profile
 
@@ -161,14 +161,14 @@ class LoadResult:
 
 
 def criteria_for(stage: float) -> Criteria:
-    """The load-run gate set for `stage`: the stage's latency and error limits through the judge."""
-    gate = DEFAULT_GATES.stage(stage_name(stage))
+    """The load-run gate set's criteria for `stage`: its latency and error limits, its minimums."""
+    gate = LOAD_RUN_GATES.stage(stage_name(stage))
     return Criteria(
-        gate_set=f"load-run {gate.name}",
+        gate_set=f"{LOAD_RUN_GATES.name} {gate.name}",
         latency_tolerance=gate.max_latency_ratio,
         max_error_rate=gate.max_error_rate,
-        min_samples=DEFAULT_GATES.rules.min_samples,
-        min_to_pass=200,
+        min_samples=LOAD_RUN_GATES.rules.min_samples,
+        min_to_pass=gate.min_uploads,
     )
 
 
