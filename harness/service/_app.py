@@ -149,6 +149,7 @@ def create_app(config: ServiceConfig) -> Starlette:
                     KIMI,
                     api_key=config.api_key,
                     base_url=config.provider_url,
+                    settings=config.transfer,
                     default_headers={ARM_HEADER: "async"},
                 )
             )

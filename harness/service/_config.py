@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmfiles import ConfigError
 from llmfiles.providers import KIMI
+from llmfiles.rollout import load_transfer_settings
+from llmfiles.transfer import TransferSettings
 
 __all__ = [
     "ARM_HEADER",
@@ -68,6 +70,9 @@ class ServiceConfig:
         keep_bytes: their total bytes at most.
         max_files: files the provider may hold before an upload first deletes unreferenced ones itself.
         max_bytes: bytes the provider may hold before an upload does the same.
+        transfer: the async arm's client settings; by default from ``LLMFILES_MAX_RETRIES``,
+            ``LLMFILES_TIMEOUT_S`` and ``LLMFILES_MAX_CONCURRENCY`` (or their ``ASYNC_UPLOAD_*`` names),
+            as `load_transfer_settings` reads them; a bad value raises `ConfigError`.
         flags_path: a JSON/TOML flag file (`llmfiles.rollout.FileFlagSource`) whose percentage rules
             instead of `percent` while the service runs; a load run rewrites it to switch phases.
     """
@@ -87,6 +92,7 @@ class ServiceConfig:
     keep_bytes: int = DEFAULT_KEEP_BYTES
     max_files: int = DEFAULT_MAX_FILES
     max_bytes: int = DEFAULT_MAX_BYTES
+    transfer: TransferSettings = field(default_factory=load_transfer_settings)
     flags_path: Path | None = None
 
     def __post_init__(self) -> None:
