@@ -233,29 +233,26 @@ def _steady(judgement: Judgement, *, sustained: bool) -> Judgement:
     return Judgement(judgement.name, JudgeVerdict.INCONCLUSIVE, reason, judgement.detail)
 
 
-def _seen_by_users(arm: Judgement, service: Judgement | None) -> Judgement:
+def _seen_by_users(arm: Judgement, seen: Sequence[Judgement]) -> Judgement:
     """The new arm's latency FAIL stands only when the callers moved to it saw the service slow down.
 
     Inside one process the arms are not timed independently: the legacy arm's threads hold the GIL while
     they build requests and parse answers, and the async arm's calls queue on the event loop behind every
     request's other work. On a busy machine that alone made the async arm's calls take 2-3x the legacy
     arm's with the same provider behind both, while what Locust saw did not change between the stages.
-    So a per-arm gap rolls back only if the candidate phases were slower for the callers too (the
-    service-level shift's lower bound above 1); otherwise it holds, with both figures in the reasons.
+    So a per-arm gap rolls back only if the candidate phases were slower for the callers too: the
+    service-level shift's lower bound above 1, pooled and in every control/candidate pair (the standard a
+    service-level FAIL must meet, so that drift cannot stand in for the new arm).
     """
-    if arm.verdict != JudgeVerdict.FAIL or service is None:
+    if arm.verdict != JudgeVerdict.FAIL or not seen:
         return arm
-    detail = service.detail
-    if isinstance(detail, LatencyJudgement) and detail.ci_low > 1.0:
+    lows = [j.detail.ci_low if isinstance(j.detail, LatencyJudgement) else 0.0 for j in seen]
+    if min(lows) > 1.0:
         return arm
-    seen = (
-        f"callers saw x{detail.shift_ratio:.3f}"
-        if isinstance(detail, LatencyJudgement)
-        else "no service-level figure"
-    )
     reason = (
-        f"{arm.reason}; not a FAIL: the candidate phases were not slower for the callers ({seen}), so the "
-        "gap is the two arms sharing one process, not the new arm"
+        f"{arm.reason}; not a FAIL: the callers did not see the candidate phases slower in every pair "
+        f"(lower bounds {', '.join(f'x{low:.3f}' for low in lows)}), so the gap is the two arms sharing one "
+        "process, not the new arm"
     )
     return Judgement(arm.name, JudgeVerdict.INCONCLUSIVE, reason, arm.detail)
 
@@ -287,7 +284,12 @@ def judge_run(phases: Sequence[PhaseFigures], criteria: Criteria) -> RunVerdict:
                 sustained=steady,
             ),
         ]
-        arm_latency = _seen_by_users(arm_latency, service_latency)
+        name = "service latency, candidate vs control phases"
+        seen = [
+            _latency(name, _pool([b for b, _ in pairs]), _pool([a for _, a in pairs]), criteria),
+            *(_latency(name, before, after, criteria) for before, after in pairs),
+        ]
+        arm_latency = _seen_by_users(arm_latency, seen)
     judgements.insert(0, arm_latency)
     judgements.append(sustained)
     verdicts = {j.verdict for j in judgements}

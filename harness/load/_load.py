@@ -230,6 +230,15 @@ def _locust_commands(config: LoadConfig, host: str) -> list[list[str]]:
     return [lead] + [worker] * config.workers
 
 
+def _interruptible() -> None:
+    """In Locust's process before it starts: SIGINT back to its default, so Locust installs its handler.
+
+    A shell starts background jobs with SIGINT ignored, and an ignored signal stays ignored across exec;
+    Locust would then never see the SIGINT that makes it stop and write its report.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run_locust(
     config: LoadConfig, host: str, env: dict[str, str], driver: PhaseDriver, pid: int | None
 ) -> int:
@@ -242,7 +251,7 @@ def _run_locust(
     commands = _locust_commands(config, host)
     logs = [(config.out / f"locust-{i}.log").open("w") for i in range(len(commands))]
     processes = [
-        subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=_interruptible)
         for cmd, log in zip(commands, logs, strict=True)
     ]
     samples = Path(env[SAMPLES_ENV])

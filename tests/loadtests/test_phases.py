@@ -153,6 +153,11 @@ def test_a_slow_new_arm_that_callers_do_not_see_holds() -> None:
     assert _verdict(_run(2.0), slow={1: 0.75, 3: 0.75}) == "HOLD"
 
 
+def test_a_slow_new_arm_with_callers_slower_in_one_pair_only_holds() -> None:
+    # Drift in the last pair cannot stand in for the callers seeing the new arm.
+    assert _verdict(_run(2.0), slow={1: 0.8, 3: 1.6}) == "HOLD"
+
+
 def test_a_slower_service_in_every_candidate_phase_rolls_back() -> None:
     assert _verdict(_run(1.0), slow={1: 1.6, 3: 1.6}) == "ROLLBACK"
 
