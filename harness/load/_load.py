@@ -24,6 +24,7 @@ import contextlib
 import csv
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -339,6 +340,8 @@ def run_load(config: LoadConfig, console: Console) -> LoadResult:
     phases = plan_phases(
         config.stage, config.duration_s, warmup_s=config.warmup_s, alternate=config.alternates
     )
+    # One token per run, handed to the service and to Locust through the environment (not argv: ps shows it).
+    token = {"LLMFILES_SERVICE_TOKEN": secrets.token_urlsafe(32)}
     # The mock's stored bytes can reach gigabytes in a long run; they live only as long as the run.
     with (
         tempfile.TemporaryDirectory(prefix="llmfiles-load-") as tmp,
@@ -372,12 +375,14 @@ def run_load(config: LoadConfig, console: Console) -> LoadResult:
             service_args.append("--legacy-in-thread")
         if config.registry is not None:
             service_args += ["--registry", config.registry]
-        with ServerProcess(service_args, log_path=config.out / "service.log") as service:
+        with ServerProcess(service_args, log_path=config.out / "service.log", env=token) as service:
             console.print(
                 f"mock {mock.url} ({_chaos_label(config)}) · service {service.url} · "
                 f"phases: {', '.join(p.name for p in phases)}"
             )
-            locust_exit = _run_locust(config, service.url, {**os.environ, **env}, driver, service.pid)
+            locust_exit = _run_locust(
+                config, service.url, {**os.environ, **env, **token}, driver, service.pid
+            )
         journal = mock.journal()
     lost = find_lost(_ledger(config.out / "uploads.jsonl"), journal)
     samples = read_samples(samples_dir)

@@ -12,6 +12,8 @@ from mock_provider import MockProvider
 
 pytestmark = pytest.mark.integration
 
+TOKEN = "settings-test-token-0123"
+
 
 def _config(mock: MockProvider, tmp_path: Path) -> ServiceConfig:
     return ServiceConfig(
@@ -22,6 +24,7 @@ def _config(mock: MockProvider, tmp_path: Path) -> ServiceConfig:
         ledger_path=tmp_path / "ledger.jsonl",
         workdir=tmp_path / "spool",
         registry=NO_REGISTRY,
+        token=TOKEN,
     )
 
 
@@ -44,7 +47,11 @@ def test_max_retries_from_the_environment_reaches_the_services_client(
             ]
         )
         with TestClient(create_app(_config(mock, tmp_path))) as service:
-            response = service.post("/upload?name=a.txt", content=b"abc", headers={"X-User": "u1"})
+            response = service.post(
+                "/upload?name=a.txt",
+                content=b"abc",
+                headers={"X-User": "u1", "Authorization": f"Bearer {TOKEN}"},
+            )
         sent = [e for e in mock.journal() if e["operation"] == "upload"]
 
     assert response.status_code == answered, response.text
