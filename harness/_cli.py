@@ -54,8 +54,13 @@ def load(
     ),
     seed: Annotated[int, typer.Option(help="Seed of the mock's chaos.")] = 0,
     legacy_in_thread: Annotated[
-        bool, typer.Option("--legacy-in-thread", help="Run the legacy arm off the service's event loop.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--legacy-in-thread/--legacy-on-loop",
+            help="The service's legacy arm in a worker thread (default: a fair comparison), or on its "
+            "event loop as the old service ran it (each legacy upload then freezes the loop).",
+        ),
+    ] = True,
     max_file_mb: Annotated[
         float | None, typer.Option(help="Cap upload sizes (default: the scenario's).")
     ] = None,
@@ -66,7 +71,7 @@ def load(
     rate: Annotated[
         float,
         typer.Option(help="Requests/s all users offer together (stage_promotion), a pace the box sustains."),
-    ] = 20.0,
+    ] = 10.0,
     async_profile: Annotated[
         str | None, typer.Option(help="Mock profile for the async arm's requests only, on top of --profile.")
     ] = None,

@@ -12,12 +12,19 @@ import random
 import uuid
 from typing import Any
 
-__all__ = ["MAX_BYTES", "MIN_BYTES", "pick_size", "upload"]
+__all__ = ["MAX_BYTES", "MIN_BYTES", "authorize", "pick_size", "upload"]
 
 MIN_BYTES = 10 * 1024
 #: 20 MB by the scenario's definition; the harness lowers it (env LLMFILES_LOAD_MAX_BYTES) for short tests.
 MAX_BYTES = int(os.environ.get("LLMFILES_LOAD_MAX_BYTES", str(20 * 1024 * 1024)))
 _BUFFER = os.urandom(MAX_BYTES)
+#: The service's bearer token; `python -m harness load` passes the one it gave the service.
+TOKEN_ENV = "LLMFILES_SERVICE_TOKEN"  # noqa: S105 (a variable name, not a secret)
+
+
+def authorize(client: Any) -> None:
+    """Send the service's token (from the environment) on every request of this user's client."""
+    client.headers["Authorization"] = f"Bearer {os.environ.get(TOKEN_ENV, '')}"
 
 
 def pick_size(rng: random.Random, low: int = MIN_BYTES, high: int = MAX_BYTES) -> int:

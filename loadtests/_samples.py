@@ -16,27 +16,30 @@ from typing import Any, TextIO
 
 from locust import events
 
-__all__ = ["SAMPLES_ENV"]
+from loadtests import SAMPLES_ENV
 
-SAMPLES_ENV = "LLMFILES_LOAD_SAMPLES"
 _folder = os.environ.get(SAMPLES_ENV)
 _out: TextIO | None = None
+_closed = False
 
 
 def _record(
     response_time: float, exception: BaseException | None, context: dict[str, Any], **kwargs: Any
 ) -> None:
     global _out
-    if _folder is None:
-        return
+    if _folder is None or _closed:
+        return  # not asked for, or the run is over (calls cut off by the stop are not samples)
     if _out is None:
-        _out = (Path(_folder) / f"samples-{os.getpid()}.jsonl").open("a", encoding="utf-8")
+        # Line-buffered: the harness starts its phases once the first line is on disk.
+        _out = (Path(_folder) / f"samples-{os.getpid()}.jsonl").open("a", encoding="utf-8", buffering=1)
     start = kwargs.get("start_time") or time.time() - response_time / 1000
     row = {"t": start, "ms": response_time, "ok": exception is None, "user": context.get("user")}
     _out.write(json.dumps(row) + "\n")
 
 
 def _close(**_kwargs: Any) -> None:
+    global _closed
+    _closed = True
     if _out is not None:
         _out.close()
 

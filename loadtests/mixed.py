@@ -6,7 +6,7 @@ import uuid
 from locust import HttpUser, between, task
 
 import loadtests._samples  # noqa: F401  (records each request for the harness)
-from loadtests._payloads import pick_size, upload
+from loadtests._payloads import authorize, pick_size, upload
 
 
 class MixedUser(HttpUser):
@@ -15,6 +15,7 @@ class MixedUser(HttpUser):
     def on_start(self) -> None:
         self.user_id = f"user-{uuid.uuid4().hex[:10]}"
         self.rng = random.Random(self.user_id)
+        authorize(self.client)
         self.files: list[str] = []
 
     @task(3)

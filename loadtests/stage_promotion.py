@@ -13,7 +13,7 @@ import uuid
 from locust import HttpUser, constant_throughput, task
 
 import loadtests._samples  # noqa: F401  (records each request for the harness)
-from loadtests._payloads import pick_size, upload
+from loadtests._payloads import authorize, pick_size, upload
 
 RATE_PER_USER = float(os.environ.get("LLMFILES_LOAD_RATE_PER_USER", "0.1"))
 
@@ -24,6 +24,7 @@ class StageUser(HttpUser):
     def on_start(self) -> None:
         self.user_id = f"user-{uuid.uuid4().hex[:10]}"
         self.rng = random.Random(self.user_id)
+        authorize(self.client)
 
     @task
     def upload_one(self) -> None:

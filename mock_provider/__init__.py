@@ -13,14 +13,15 @@ malformed JSON, a slow body, a hang, a lost response, or an error status after t
 Every provider request is journaled (``journal.jsonl`` in the data directory, served by ``/_journal``):
 provider, operation, status, bytes in and out, SHA-256 of the upload, file id, fault, timings.
 
-Control endpoints (never subject to chaos): ``GET/PUT /_chaos`` (``{"profile": name}`` or
-``{"rules": [...]}``, optionally ``"seed"``), ``POST /_reset``, ``GET /_journal?since=SEQ``,
-``GET /_stats``, ``GET/PUT /_config``.
+Control endpoints (never subject to chaos): ``GET/PUT /_chaos`` (``{"profile": name}`` of a shipped
+profile, never a file, or ``{"rules": [...]}``, optionally ``"seed"``), ``POST /_reset``,
+``GET /_journal?since=SEQ``, ``GET /_stats``, ``GET/PUT /_config``.
 
 Limits: the providers' real per-purpose size and count limits apply by default. Benchmarks that move
 files beyond 100 MB raise the size limit for a run: ``MockProvider(max_file_bytes=N)``, the CLI's
 ``--max-file-bytes N``, or ``PUT /_config {"max_file_bytes": N}`` (null restores the real limits). While
-raised, Kimi's 10 GB account total is not enforced either.
+raised, Kimi's 10 GB account total is not enforced either. A request body that stalls short of its
+``Content-Length`` for ``body_timeout`` seconds (default 30; ``--body-timeout``) is answered 408.
 
 Usage::
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from mock_provider._rules import ProfileError, load_profile, profile_names
 from mock_provider._server import Server
 from mock_provider._state import MockState
+from mock_provider._wire import DEFAULT_BODY_TIMEOUT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-file-bytes", type=int, default=None, help="replace the per-file size limits (benchmarks)"
     )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT,
+        help=f"seconds a request body may stall before a 408 (default {DEFAULT_BODY_TIMEOUT:g})",
+    )
     return parser
 
 
@@ -47,9 +54,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_file_bytes is not None and args.max_file_bytes < 1:
         print(f"error: --max-file-bytes={args.max_file_bytes!r} must be positive", file=sys.stderr)
         return 2
+    if not args.body_timeout > 0:
+        print(
+            f"error: --body-timeout={args.body_timeout!r} must be a positive number of seconds",
+            file=sys.stderr,
+        )
+        return 2
     data_dir: Path = args.data_dir or Path(tempfile.mkdtemp(prefix="mock-provider-"))
     try:
-        state = MockState(data_dir, rules, args.profile, args.seed, time.time, args.max_file_bytes)
+        state = MockState(
+            data_dir,
+            rules,
+            args.profile,
+            args.seed,
+            time.time,
+            args.max_file_bytes,
+            body_timeout=args.body_timeout,
+        )
         return asyncio.run(_serve(Server(state, args.host, args.port)))
     finally:
         if args.data_dir is None:

@@ -1,6 +1,8 @@
 """Run-time control endpoints: ``/_chaos``, ``/_reset``, ``/_journal``, ``/_stats``, ``/_config``.
 
 They are never subject to chaos and never journaled, so a test can always see and steer the server.
+``PUT /_chaos`` takes shipped profile names only: anyone who can reach the port can call it, so it must
+not read files on the host (a TOML profile file is for the command line, where its owner names it).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any
 
 from mock_provider._api import Request, json_response
 from mock_provider._providers import PROVIDERS
-from mock_provider._rules import ProfileError, load_profile, parse_rules
+from mock_provider._rules import ProfileError, load_profile, parse_rules, profile_names
 from mock_provider._state import MockState
 from mock_provider._wire import RequestBody, Response
 
@@ -64,8 +66,11 @@ class Control:
         try:
             if "profile" in payload:
                 name = payload["profile"]
-                if not isinstance(name, str):
-                    raise ControlError(f"profile={name!r} is not a string")
+                if not isinstance(name, str) or name not in profile_names():
+                    raise ControlError(
+                        f"profile={name!r} is not a shipped profile; use one of {profile_names()!r}, or send "
+                        '{"rules": [...]} (profile files are read only from the command line)'
+                    )
                 self._state.set_rules(load_profile(name).rules, name, seed)
             else:
                 self._state.set_rules(parse_rules(payload["rules"]), None, seed)
@@ -116,6 +121,9 @@ async def _read_json(body: RequestBody) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise ControlError(f"control body is not JSON: {exc}") from exc
+    except RecursionError:
+        # json's C parser gives up on deep nesting (tens of thousands of brackets) with RecursionError.
+        raise ControlError("control body nests too deeply to parse; send a flatter document") from None
 
 
 def _error(status: int, message: str) -> Response:

@@ -23,7 +23,7 @@ from mock_provider._journal import Entry
 from mock_provider._providers import CHAOS_ERROR_KINDS
 from mock_provider._rules import Error, Hang, LostResponse, Malformed, Partial, Reset, StoredThenError
 from mock_provider._state import MockState
-from mock_provider._wire import Pacer, PeerGoneError, RequestBody, Response, Wire
+from mock_provider._wire import BodyTimeoutError, Pacer, PeerGoneError, RequestBody, Response, Wire
 
 _DEFAULT_RETRY_AFTER = 1
 _log = logging.getLogger("mock_provider")
@@ -33,7 +33,7 @@ class Exchange:
     """Serves one accepted socket until the client leaves, a fault ends it, or the server stops."""
 
     def __init__(self, sock: socket.socket, state: MockState) -> None:
-        self._wire = Wire(sock)
+        self._wire = Wire(sock, state.body_timeout)
         self._state = state
         self._api = FilesApi(state)
         self._control = Control(state)
@@ -47,6 +47,11 @@ class Exchange:
             await self._wire.respond_to_bad_request(400)
         except PeerGoneError:
             pass  # the client went away mid-exchange: nothing left to answer
+        except BodyTimeoutError as exc:
+            with contextlib.suppress(PeerGoneError):
+                await self._wire.respond_to_bad_request(
+                    408, json_response(408, {"error": {"message": str(exc)}}).body
+                )
         except Exception:
             # A bug here must not kill the server silently nor leave the client waiting: say so and close.
             _log.exception("mock provider failed while serving a request")

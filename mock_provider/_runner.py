@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from mock_provider._rules import Rule, load_profile, parse_rules
 from mock_provider._server import Server
 from mock_provider._state import MockState
+from mock_provider._wire import DEFAULT_BODY_TIMEOUT
 
 _START_TIMEOUT_S = 10.0
 
@@ -44,6 +45,8 @@ class MockProvider:
         host, port: where to listen; port 0 picks a free one.
         max_file_bytes: replaces every per-purpose size limit (for benchmarks beyond 100 MB); None keeps
             the providers' real limits.
+        body_timeout: seconds a request body may go without a byte before the server answers 408 and
+            closes (a client that declared more than it sends does not hold a connection forever).
         clock: wall-clock seconds for ``created_at`` and the journal.
     """
 
@@ -56,10 +59,14 @@ class MockProvider:
         port: int = 0,
         *,
         max_file_bytes: int | None = None,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if max_file_bytes is not None and max_file_bytes < 1:
             raise ValueError(f"max_file_bytes={max_file_bytes!r} must be a positive integer or None")
+        if not body_timeout > 0:
+            raise ValueError(f"body_timeout={body_timeout!r} must be a positive number of seconds")
+        self._body_timeout = body_timeout
         self._profile = str(profile)
         self._rules = load_profile(profile).rules  # fail here, in the caller's thread, on a bad profile
         self._seed = seed
@@ -110,7 +117,13 @@ class MockProvider:
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         state = MockState(
-            self.data_dir, self._rules, self._profile, self._seed, self._clock, self._max_file_bytes
+            self.data_dir,
+            self._rules,
+            self._profile,
+            self._seed,
+            self._clock,
+            self._max_file_bytes,
+            body_timeout=self._body_timeout,
         )
         server = Server(state, self._host, self._port)
         try:
@@ -151,7 +164,11 @@ class MockProvider:
         self._call("PUT", "/_chaos", {"rules": payload, **({"seed": seed} if seed is not None else {})})
 
     def set_profile(self, name: str, seed: int | None = None) -> None:
-        """Switch to a shipped profile (by name) or a TOML file; the fault sequence starts over."""
+        """Switch to a shipped profile by name; the fault sequence starts over.
+
+        The server reads no files on request: for a TOML profile file, send its rules with
+        ``set_rules(load_profile(path).rules)``.
+        """
         self._call("PUT", "/_chaos", {"profile": name, **({"seed": seed} if seed is not None else {})})
 
     def set_max_file_bytes(self, value: int | None) -> None:

@@ -12,6 +12,7 @@ from mock_provider._journal import Journal
 from mock_provider._providers import Provider, PurposeRule
 from mock_provider._rules import Rule
 from mock_provider._store import FileStore
+from mock_provider._wire import DEFAULT_BODY_TIMEOUT
 
 
 @dataclass(slots=True)
@@ -25,6 +26,7 @@ class MockState:
         clock: wall-clock seconds, for ``created_at`` and the journal's ``started_at``.
         max_file_bytes: when set, replaces every per-purpose size limit (benchmarks move files larger
             than the providers' 100 MB); None keeps the providers' real limits.
+        body_timeout: seconds a request body may go without a byte before the answer is 408.
     """
 
     data_dir: Path
@@ -33,6 +35,7 @@ class MockState:
     seed: int
     clock: Callable[[], float]
     max_file_bytes: int | None = None
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
     # Connections, so a client's pooling can be checked: many requests, few connections.
     connections_accepted: int = 0
     connections_open: int = 0

@@ -28,10 +28,16 @@ READ_SIZE = 256 * 1024
 BODY_READ_SIZE = 1024 * 1024
 FILE_CHUNK = 1024 * 1024
 _MAX_HEAD = 64 * 1024
+DEFAULT_BODY_TIMEOUT = 30.0
+"""Seconds a request body may go without a byte arriving before the server answers 408 and closes."""
 
 
 class PeerGoneError(Exception):
     """The client closed or reset the connection while the server still wanted to talk."""
+
+
+class BodyTimeoutError(Exception):
+    """The client stopped sending its request body (it declared more bytes than it sent) for too long."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +88,17 @@ class Pacer:
 
 
 class Wire:
-    """The server side of one HTTP/1.1 connection."""
+    """The server side of one HTTP/1.1 connection.
 
-    def __init__(self, sock: socket.socket) -> None:
+    Args:
+        sock: the accepted socket.
+        body_timeout: seconds to wait for the next request body bytes. Only the client's silence counts:
+            a `Pacer`'s sleeps and the server's own chaos (``slow``, ``hang``) are outside it.
+    """
+
+    def __init__(self, sock: socket.socket, body_timeout: float = DEFAULT_BODY_TIMEOUT) -> None:
         self._sock = sock
+        self._body_timeout = body_timeout
         self._loop = asyncio.get_running_loop()
         self._conn = _h11_connection(b"")
         # Body bytes still to read past h11 (None: h11 frames this body, e.g. chunked).
@@ -104,6 +117,16 @@ class Wire:
         data = await self._recv(max_bytes)
         self._conn.receive_data(data)
         return len(data)
+
+    async def _recv_body(self, max_bytes: int) -> bytes:
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                return await self._recv(max_bytes)
+        except TimeoutError:
+            raise BodyTimeoutError(
+                f"no request body bytes arrived for {self._body_timeout:g} s; send the whole body that "
+                "Content-Length declares"
+            ) from None
 
     async def next_request(self) -> h11.Request | None:
         """The next request's head, or None when the client has gone between requests."""
@@ -135,9 +158,10 @@ class Wire:
         while True:
             event = self._conn.next_event()
             if event is h11.NEED_DATA:
-                got = await self._receive(pacer.piece if pacer is not None else READ_SIZE)
+                data = await self._recv_body(pacer.piece if pacer is not None else READ_SIZE)
+                self._conn.receive_data(data)
                 if pacer is not None:
-                    await pacer.take(got)
+                    await pacer.take(len(data))
                 continue
             if isinstance(event, h11.Data):
                 yield event.data
@@ -155,7 +179,7 @@ class Wire:
                 await pacer.take(len(first))
             yield first
         while self._body_left > 0:
-            chunk = await self._recv(
+            chunk = await self._recv_body(
                 min(pacer.piece if pacer is not None else BODY_READ_SIZE, self._body_left)
             )
             if not chunk:
@@ -210,10 +234,11 @@ class Wire:
         await self.send(h11.EndOfMessage())
         return sent
 
-    async def respond_to_bad_request(self, status: int) -> None:
-        """Answer a request h11 could not parse, when the protocol state still allows an answer."""
+    async def respond_to_bad_request(self, status: int, body: bytes = b"") -> None:
+        """Answer a request that cannot be served, when the protocol state still allows an answer."""
         if self._conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-            await self.respond(Response(status, (("Connection", "close"),)))
+            headers = (("Connection", "close"), *((("Content-Type", "application/json"),) if body else ()))
+            await self.respond(Response(status, headers, body))
 
     def next_cycle(self) -> bool:
         """Get ready for the next request on this connection; False when it cannot be reused."""

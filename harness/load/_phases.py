@@ -101,6 +101,7 @@ class PhaseDriver:
     serve_percent: float | None = None
     clock: Callable[[], float] = time.time
     windows: list[PhaseWindow] = field(default_factory=list, init=False)
+    finished: threading.Event = field(default_factory=threading.Event, init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
 
@@ -108,9 +109,17 @@ class PhaseDriver:
         """Write the first phase's stage, so the service starts in it (and the warm-up runs at it)."""
         self._write(self.phases[0].percent)
 
-    def start(self, pid: int | None) -> None:
-        """Begin the warm-up now (Locust has just started); `pid` is the service's, for its RSS."""
-        self._thread = threading.Thread(target=self._run, args=(pid,), daemon=True, name="phases")
+    def start(
+        self, pid: int | None, ready: Callable[[], bool] = lambda: True, ready_within_s: float = 60
+    ) -> None:
+        """Begin the warm-up once `ready()` (Locust's first call is in); `pid` is the service's (its RSS).
+
+        Locust takes seconds to start on a busy machine; counting the warm-up from its first request keeps
+        that start-up out of the phases. `finished` is set once the last phase has ended.
+        """
+        self._thread = threading.Thread(
+            target=self._run, args=(pid, ready, ready_within_s), daemon=True, name="phases"
+        )
         self._thread.start()
 
     def stop(self) -> list[PhaseWindow]:
@@ -124,8 +133,12 @@ class PhaseDriver:
         served = percent if self.serve_percent is None else self.serve_percent
         FileFlagSource(self.flags_path).write(FlagState(enabled=True, percent=served))
 
-    def _run(self, pid: int | None) -> None:
+    def _run(self, pid: int | None, ready: Callable[[], bool], ready_within_s: float) -> None:
         process = psutil.Process(pid) if pid is not None else None
+        deadline = self.clock() + ready_within_s
+        while not ready() and self.clock() < deadline:
+            if self._stop.wait(0.1):
+                return
         if self._stop.wait(self.warmup_s):
             return
         for phase in self.phases:
@@ -142,3 +155,4 @@ class PhaseDriver:
             self.windows.append(PhaseWindow(phase, start, self.clock(), tuple(rss)))
             if self._stop.is_set():
                 return
+        self.finished.set()

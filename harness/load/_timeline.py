@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness.load._figures import Labeller
+from harness.load._figures import Labeller, Sample
 from harness.load._phases import PhaseWindow
 from llmfiles.observe import Event
 
@@ -31,11 +31,12 @@ def draw_timeline(
     windows: Sequence[PhaseWindow],
     events: Sequence[Event],
     *,
+    samples: Sequence[Sample] = (),
     label: Labeller,
     title: str,
     decision: str,
 ) -> Path | None:
-    """Write the PNG to `path`; None when no phase ran."""
+    """Write the PNG to `path`; None when no phase ran. `samples` (Locust's) add what callers saw."""
     if not windows:
         return None
     origin = windows[0].start
@@ -77,9 +78,18 @@ def draw_timeline(
             float(np.median(values[index == i])) if np.any(index == i) else np.nan
             for i in range(len(centres))
         ]
-        top.plot(centres, medians, "-", color=colour, lw=2, label=f"{arm}: median per {width:.0f} s bin")
+        top.plot(centres, medians, "-", color=colour, lw=2, label=f"{arm} arm (dispatcher): median per bin")
+    if samples:
+        seen = np.asarray([s.t - origin for s in samples])
+        waited = np.asarray([s.latency_s * 1000 for s in samples])
+        index = np.digitize(seen, edges) - 1
+        medians = [
+            float(np.median(waited[index == i])) if np.any(index == i) else np.nan
+            for i in range(len(centres))
+        ]
+        top.plot(centres, medians, "k:", lw=1.5, label="Locust (what callers saw): median")
     top.set_yscale("log")
-    top.set_ylabel("dispatcher latency (ms, log)")
+    top.set_ylabel("latency (ms, log)")
     top.legend(loc="upper right", fontsize=8)
     top.set_title(f"{title}\nverdict: {decision}", fontsize=10)
 

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import os
+import secrets
 import socket
 import sys
 from pathlib import Path
-
-import uvicorn
 
 from harness.service._app import create_app
 from harness.service._config import (
     DEFAULT_KEEP_BYTES,
     DEFAULT_KEEP_FILES,
+    DEFAULT_MAX_SPOOLS,
     DEFAULT_REGISTRY,
     NO_REGISTRY,
     ServiceConfig,
 )
+from harness.service._server import serve
 from llmfiles import ConfigError
+from llmfiles.observe import configure_logging
 
 _MIB = 1024 * 1024
+#: The environment variable a token may come from (safer than ``--token``, which ``ps`` shows).
+TOKEN_ENV = "LLMFILES_SERVICE_TOKEN"  # noqa: S105 (a variable name, not a secret)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,11 +54,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--flags",
         default=None,
-        help="flag file (.json/.toml) or postgresql:// URL (a fleet's flags) whose percentage rules, live",
+        help="flag file (.json/.toml) or a fleet's postgresql:// URL whose percentage rules, followed live",
     )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help=f"bearer token callers must send (default: ${TOKEN_ENV}, else generated and printed as "
+        "'token: ...' on the line after the URL)",
+    )
+    parser.add_argument(
+        "--max-spools", type=int, default=DEFAULT_MAX_SPOOLS, help="request bodies on local disk at once"
+    )
+    parser.add_argument(
+        "--header-timeout", type=float, default=10.0, help="seconds a client has to send its request head"
+    )
+    parser.add_argument(
+        "--body-timeout", type=float, default=10.0, help="seconds the body may pause before a 408"
+    )
+    parser.add_argument(
+        "--state", type=Path, default=None, help="run the rollout controller over this state file"
+    )
+    parser.add_argument("--check-interval", type=float, default=10.0, help="seconds between its checks")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    generated = token is None
+    if token is None:
+        token = secrets.token_urlsafe(32)
     try:
         config = ServiceConfig(
             provider_url=args.provider_url,
@@ -69,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
             keep_files=args.keep_files,
             keep_bytes=int(args.keep_mb * _MIB),
             flags=args.flags,
+            token=token,
+            max_spools=args.max_spools,
+            header_timeout_s=args.header_timeout,
+            body_timeout_s=args.body_timeout,
+            state_path=args.state,
+            check_interval_s=args.check_interval,
         )
         app = create_app(config)
     except ConfigError as exc:
@@ -79,9 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     sock.bind((args.host, args.port))
     sock.listen(2048)
     host, port = sock.getsockname()[:2]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    configure_logging(file=sys.stderr)  # stdout is the start-up contract: the URL, then the token
     print(f"http://{host}:{port}", flush=True)
-    asyncio.run(server.serve(sockets=[sock]))
+    if generated:
+        print(f"token: {token}", flush=True)
+    serve(app, sock, head_timeout_s=config.header_timeout_s)
     return 0
 
 

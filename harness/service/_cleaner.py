@@ -1,13 +1,16 @@
 """`Cleaner`: quota clean-up passes run one at a time by a lifespan task, when a release asks for one.
 
 A pass is wanted only after a release leaves a file without references, so the task sleeps on an event
-rather than a timer: no pass runs for nothing and no clock is involved. Requests that arrive during a pass
-are served by one more pass, however many they are.
+rather than a timer: no pass runs for nothing. Requests that arrive during a pass are served by one more
+pass, however many they are; `min_interval_s` spaces the passes out, so that under load (a release per
+upload) they run a few times a second, each over many releases, instead of back to back, each a few
+registry round-trips for one file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
@@ -31,12 +34,21 @@ class Cleaner:
         clean: one clean-up pass. It should handle its own expected errors; anything it raises is logged
             and the next request runs a fresh pass.
         stop_timeout_s: how long the exit waits for requested passes.
+        min_interval_s: least time from the start of one pass to the start of the next (not at exit).
     """
 
     # 5 s: well inside the 10 s a load run's process supervisor gives the service between SIGTERM and SIGKILL.
-    def __init__(self, clean: Callable[[], Awaitable[object]], *, stop_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        clean: Callable[[], Awaitable[object]],
+        *,
+        stop_timeout_s: float = 5.0,
+        min_interval_s: float = 0.0,
+    ) -> None:
         self._clean = clean
         self._stop_timeout_s = stop_timeout_s
+        self._min_interval_s = min_interval_s
+        self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._done = asyncio.Condition()
         self._requested = 0  # tickets handed out
@@ -66,6 +78,7 @@ class Cleaner:
         if task is None:
             return
         self._stopping = True
+        self._stop.set()
         self._wake.set()
         try:
             await asyncio.wait_for(task, self._stop_timeout_s)  # cancels the task on timeout
@@ -81,6 +94,7 @@ class Cleaner:
             self._wake.clear()
             upto = self._requested
             if upto > self._finished:
+                started = asyncio.get_running_loop().time()
                 try:
                     await self._clean()
                 except Exception:  # a background loop must outlive one bad pass; it is logged, not lost
@@ -88,5 +102,10 @@ class Cleaner:
                 async with self._done:
                     self._finished = upto
                     self._done.notify_all()
+                rest = self._min_interval_s - (asyncio.get_running_loop().time() - started)
+                if rest > 0 and not self._stopping:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), rest)
+                continue  # requests made meanwhile (and a stop) set the wake-up: look again
             if self._stopping:
                 return

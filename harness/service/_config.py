@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmfiles import ConfigError
 from llmfiles.providers import KIMI
+from llmfiles.rollout import load_transfer_settings
+from llmfiles.transfer import TransferSettings
 
 __all__ = [
     "ARM_HEADER",
@@ -14,7 +16,9 @@ __all__ = [
     "DEFAULT_KEEP_FILES",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_FILES",
+    "DEFAULT_MAX_SPOOLS",
     "DEFAULT_REGISTRY",
+    "MIN_TOKEN_CHARS",
     "NO_REGISTRY",
     "ServiceConfig",
 ]
@@ -26,6 +30,12 @@ DEFAULT_REGISTRY = "default"
 """`ServiceConfig.registry` value for a SQLite registry in ``workdir/registry.db``."""
 NO_REGISTRY = "none"
 """`ServiceConfig.registry` value that turns deduplication off: every request uploads."""
+
+#: Shortest bearer token accepted: 16 characters of `secrets.token_urlsafe` are 96 bits.
+MIN_TOKEN_CHARS = 16
+# Above the 150 users a load run drives (a load run on a busy box had 64 slots stay full for 10 s, so
+# one upload got a 503): the bound is there against hostile clients, not to queue honest ones.
+DEFAULT_MAX_SPOOLS = 256
 
 # A tenth of the account below its limits: room for files the registry does not know (an upload whose
 # answer was lost and never reconciled) and for uploads that go ahead when nothing more can be freed.
@@ -68,10 +78,23 @@ class ServiceConfig:
         keep_bytes: their total bytes at most.
         max_files: files the provider may hold before an upload first deletes unreferenced ones itself.
         max_bytes: bytes the provider may hold before an upload does the same.
+        transfer: the async arm's client settings; by default from ``LLMFILES_MAX_RETRIES``,
+            ``LLMFILES_TIMEOUT_S`` and ``LLMFILES_MAX_CONCURRENCY`` (or their ``ASYNC_UPLOAD_*`` names),
+            as `load_transfer_settings` reads them; a bad value raises `ConfigError`.
         flags: a JSON/TOML flag file (`llmfiles.rollout.FileFlagSource`) or a ``postgresql://`` URL (a
             fleet's `llmfiles.fleet.PostgresFlagSource`) whose percentage rules instead of `percent`
-            while the service runs; a load run rewrites it to switch phases, a fleet's controller to
-            roll back every instance.
+            while the service runs; a load run rewrites the file to switch phases, a fleet's controller
+            the row to roll every instance back.
+        token: the bearer token every request but ``/healthz`` must present (at least 16 characters;
+            ``python -m harness.service`` generates one when none is given). Never logged.
+        max_spools: request bodies on local disk at once; more uploads wait for a slot (for at most
+            `body_timeout_s`, then 503), so slow or hostile clients cannot fill the disk.
+        header_timeout_s: a connection that has not sent a complete request head within this time is
+            answered 408 and closed (enforced by the server, `harness.service.serve`).
+        body_timeout_s: longest wait for the next piece of a request body; then 408.
+        state_path: the rollout controller's state file. When given, the controller checks the gates
+            every `check_interval_s` in a worker thread and rolls back on its own; None runs no controller.
+        check_interval_s: seconds between the controller's checks.
     """
 
     provider_url: str
@@ -89,9 +112,27 @@ class ServiceConfig:
     keep_bytes: int = DEFAULT_KEEP_BYTES
     max_files: int = DEFAULT_MAX_FILES
     max_bytes: int = DEFAULT_MAX_BYTES
+    transfer: TransferSettings = field(default_factory=load_transfer_settings)
     flags: str | None = None
+    token: str = field(default="", repr=False)
+    max_spools: int = DEFAULT_MAX_SPOOLS
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    state_path: Path | None = None
+    check_interval_s: float = 10.0
 
     def __post_init__(self) -> None:
+        if len(self.token) < MIN_TOKEN_CHARS:
+            raise ConfigError(
+                f"token has {len(self.token)} characters; pass one of at least {MIN_TOKEN_CHARS} "
+                "(python -m harness.service generates one when --token and LLMFILES_SERVICE_TOKEN are unset)"
+            )
+        if self.max_spools < 1:
+            raise ConfigError(f"max_spools={self.max_spools!r} must be at least 1")
+        for name in ("header_timeout_s", "body_timeout_s", "check_interval_s"):
+            value = getattr(self, name)
+            if not value > 0 or value == float("inf"):
+                raise ConfigError(f"{name}={value!r} must be a finite number of seconds > 0")
         if not 0 <= self.percent <= 100:
             raise ConfigError(f"percent={self.percent!r} must be within [0, 100]")
         if not self.provider_url.startswith(("http://", "https://")):
@@ -109,6 +150,11 @@ class ServiceConfig:
             raise ConfigError(
                 f"registry={self.registry!r} is empty; use {DEFAULT_REGISTRY!r}, {NO_REGISTRY!r} or a URL"
             )
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest file the provider accepts for `purpose`: the cap on a request's file."""
+        return KIMI.limit_for(self.purpose).max_bytes
 
     @property
     def registry_url(self) -> str | None:

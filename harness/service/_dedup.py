@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -25,7 +26,7 @@ from llmfiles.registry import (
     ensure_uploaded,
 )
 
-__all__ = ["QuotaGuard", "RegistryMetrics", "clean_pass", "release_file", "upload_once"]
+__all__ = ["QuotaGuard", "RegistryMetrics", "clean_pass", "release_file", "release_held", "upload_once"]
 
 _log = structlog.get_logger(__name__)
 
@@ -103,6 +104,19 @@ async def release_file(registry: UploadRegistry, key: ContentKey, file_id: str) 
     return record
 
 
+async def release_held(registry: UploadRegistry, key: ContentKey) -> UploadRecord | None:
+    """Give back a reference the service itself took for an answer it sent (``--delete-after``).
+
+    A held reference keeps its record: nothing can clean it up or upload the content afresh while it
+    is held, so the check `release_file` makes first is not needed. One registry transaction instead of
+    two on every upload's way out.
+    """
+    try:
+        return await registry.release(key)
+    except ReferenceCountError:
+        return None
+
+
 async def _clean(
     registry: UploadRegistry,
     provider: str,
@@ -151,6 +165,13 @@ class QuotaGuard:
     One such pass runs at a time, and each waiter looks again after it: passes that ran side by side would
     each evict what the others already had, emptying the reuse cache.
 
+    Asking the registry for its usage before every upload was a database round-trip per request on the
+    hot path. The guard keeps the last answer for `refresh_s` and adds every upload it let through since
+    (deletions are not subtracted, so the estimate only errs high); it asks again once that estimate
+    would pass a limit or the answer is older than `refresh_s`. Near the limits it thus asks before every
+    upload, as before; far from them about once per `refresh_s`. Other processes sharing the registry are
+    seen at the next refresh, inside the tenth of the account the default limits leave free.
+
     Args:
         registry: the open registry.
         provider: the provider account, as in `ContentKey.provider`.
@@ -158,6 +179,8 @@ class QuotaGuard:
         max_files: files the provider may hold (files being deleted count: the provider still has them).
         max_bytes: bytes the provider may hold.
         metrics: where deleted files are counted.
+        refresh_s: longest time a usage answer is trusted far from the limits.
+        clock: monotonic seconds (inject a fake one in tests).
     """
 
     def __init__(
@@ -169,6 +192,8 @@ class QuotaGuard:
         max_files: int,
         max_bytes: int,
         metrics: RegistryMetrics,
+        refresh_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._registry = registry
         self._provider = provider
@@ -176,20 +201,39 @@ class QuotaGuard:
         self._max_files = max_files
         self._max_bytes = max_bytes
         self._metrics = metrics
+        self._refresh_s = refresh_s
+        self._clock = clock
         self._lock = asyncio.Lock()
+        self._known: tuple[float, int, int] | None = None  # (asked at, files, bytes) incl. those let through
+
+    def _fits(self, files: int, size: int) -> bool:
+        return files <= self._max_files and size <= self._max_bytes
 
     async def _full(self) -> Usage | None:
         usage = await self._registry.usage(self._provider)
         files = usage.files + usage.deleting
-        if files <= self._max_files and usage.bytes + usage.deleting_bytes <= self._max_bytes:
+        size = usage.bytes + usage.deleting_bytes
+        self._known = (self._clock(), files, size)
+        if self._fits(files, size):
             return None
         return usage
 
-    async def make_room(self) -> None:
-        """Call it holding an upload's claim: the claim's pending row is counted, so concurrent uploaders
-        see each other. If nothing unreferenced is left, the upload goes ahead and the provider decides.
+    def _surely_fits(self, size: int) -> bool:
+        """True when the last answer plus the uploads let through since leave room for this one too."""
+        if self._known is None:
+            return False
+        asked_at, files, stored = self._known
+        if self._clock() - asked_at >= self._refresh_s or not self._fits(files + 1, stored + size):
+            return False
+        self._known = (asked_at, files + 1, stored + size)
+        return True
+
+    async def make_room(self, size: int) -> None:
+        """Call it holding an upload's claim of `size` bytes: the claim's pending row is counted, so
+        concurrent uploaders see each other. If nothing unreferenced is left, the upload goes ahead and
+        the provider decides.
         """
-        if await self._full() is None:
+        if self._surely_fits(size) or await self._full() is None:
             return
         async with self._lock:
             usage = await self._full()  # the pass this caller waited for may have made the room

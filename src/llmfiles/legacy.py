@@ -31,6 +31,7 @@ from llmfiles.transfer import (
     safe_join,
     sanitize_filename,
 )
+from llmfiles.transfer._client import _tls_context
 from llmfiles.transfer._failures import provider_error, transport_error
 from llmfiles.transfer._headers import with_auth
 from llmfiles.transfer._local import check_upload, unreadable, unwritable
@@ -75,12 +76,16 @@ class LegacyFilesClient:
         return f"LegacyFilesClient(provider={self.provider.name!r}, base_url={self.base_url!r})"
 
     def _request(self, method: str, path: str, *, action: str, **kwargs: object) -> httpx.Response:
-        # A fresh client per call: a new TCP connection every time, exactly the old cost.
+        # A fresh client per call: a new TCP connection every time, exactly the old cost. The TLS
+        # context is the process's shared one (as the async arm's): httpx would otherwise parse the CA
+        # bundle for every call, even for a plain-http URL, ~40 ms of CPU holding the GIL, which in a
+        # load run starved the other arm's event loop far beyond what the old service's I/O did.
         try:
             with httpx.Client(
                 base_url=self.base_url + "/",
                 headers=self._headers,
                 timeout=self.timeout,
+                verify=_tls_context(),
             ) as client:
                 response = client.request(method, path, **kwargs)  # type: ignore[arg-type]
         except httpx.TransportError as exc:

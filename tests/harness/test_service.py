@@ -2,23 +2,31 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 
 from harness import find_lost
 from harness.service import NO_REGISTRY, ServiceConfig, create_app
 from harness.service.__main__ import main
 from harness.service._cleaner import Cleaner
+from harness.service._dedup import QuotaGuard, RegistryMetrics
 from llmfiles import ConfigError
-from llmfiles.registry import ContentKey, open_registry
+from llmfiles.registry import ContentKey, Usage, open_registry
+from llmfiles.rollout import CheckResult, RolloutController
 from mock_provider import MockProvider
 
 pytestmark = pytest.mark.integration
+
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def _config(mock: MockProvider, tmp_path: Path, **overrides: Any) -> ServiceConfig:
@@ -29,6 +37,7 @@ def _config(mock: MockProvider, tmp_path: Path, **overrides: Any) -> ServiceConf
         "events_path": tmp_path / "events.jsonl",
         "ledger_path": tmp_path / "ledger.jsonl",
         "workdir": tmp_path / "spool",
+        "token": TOKEN,
         **overrides,
     }
     return ServiceConfig(**fields)
@@ -36,13 +45,20 @@ def _config(mock: MockProvider, tmp_path: Path, **overrides: Any) -> ServiceConf
 
 @contextlib.asynccontextmanager
 async def _serve(config: ServiceConfig) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app in this event loop: lifespan started and stopped around the test's requests."""
+    """The real app in this event loop: lifespan started and stopped around the test's requests.
+
+    httpx's ASGI transport runs no lifespan, so the state the lifespan yields is handed to each request
+    the way an ASGI server does (a copy in ``scope["state"]``).
+    """
     app = create_app(config)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service") as client,
-    ):
-        yield client
+    async with app.router.lifespan_context(app) as state:
+
+        async def served(scope: Scope, receive: Receive, send: Send) -> None:
+            await app({**scope, "state": dict(state or {})}, receive, send)
+
+        transport = httpx.ASGITransport(app=served)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service", headers=AUTH) as client:
+            yield client
 
 
 def _uploads(mock: MockProvider) -> list[dict[str, Any]]:
@@ -54,8 +70,10 @@ def _ledger(path: Path) -> list[dict[str, Any]]:
 
 
 def _no_spooled_bodies(workdir: Path) -> bool:
-    """Only the default registry's files may stay in the workdir, never a spool directory."""
-    return all(p.name.startswith("registry.db") for p in workdir.iterdir())
+    """No request body left in any spool slot, and nothing but the slots and the registry beside them."""
+    bodies = [p for slot in (workdir / "bodies").iterdir() for p in slot.iterdir()]
+    others = [p for p in workdir.iterdir() if p.name != "bodies" and not p.name.startswith("registry.db")]
+    return bodies == others == []
 
 
 @pytest.fixture
@@ -66,7 +84,7 @@ def mock() -> Iterator[MockProvider]:
 
 @pytest.fixture
 def service(mock: MockProvider, tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(_config(mock, tmp_path, percent=50, stage="50%"))) as client:
+    with TestClient(create_app(_config(mock, tmp_path, percent=50, stage="50%")), headers=AUTH) as client:
         yield client
 
 
@@ -141,6 +159,7 @@ def test_config_rejects_bad_values(tmp_path: Path, field: str, value: object) ->
         "events_path": tmp_path / "e",
         "ledger_path": tmp_path / "l",
         "workdir": tmp_path,
+        "token": TOKEN,
         field: value,
     }
     with pytest.raises(ConfigError, match=f"{field}="):
@@ -152,7 +171,9 @@ def test_an_unknown_registry_url_fails_at_start_without_showing_the_password(
 ) -> None:
     url = "mysql://user:hunter2@db/x"
     files = {"events_path": tmp_path / "e", "ledger_path": tmp_path / "l", "workdir": tmp_path / "w"}
-    config = ServiceConfig(provider_url="http://127.0.0.1:1", percent=0, stage="0%", registry=url, **files)
+    config = ServiceConfig(
+        provider_url="http://127.0.0.1:1", percent=0, stage="0%", registry=url, token=TOKEN, **files
+    )
     with pytest.raises(ConfigError, match="names no registry backend") as caught:
         create_app(config)
     assert "hunter2" not in str(caught.value)
@@ -310,7 +331,7 @@ def test_delete_after_removes_the_provider_file_but_keeps_it_in_the_ledger(
     mock: MockProvider, tmp_path: Path, registry: str
 ) -> None:
     config = _config(mock, tmp_path, delete_after=True, registry=registry, keep_files=0)
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), headers=AUTH) as client:
         file_id = client.post("/upload?name=gone.txt", content=b"bytes").json()["file_id"]
     operations = [(e["operation"], e["file_id"]) for e in mock.journal()]
     assert ("upload", file_id) in operations
@@ -319,14 +340,14 @@ def test_delete_after_removes_the_provider_file_but_keeps_it_in_the_ledger(
 
 
 def test_without_a_registry_every_request_uploads(mock: MockProvider, tmp_path: Path) -> None:
-    with TestClient(create_app(_config(mock, tmp_path, registry=NO_REGISTRY))) as client:
+    with TestClient(create_app(_config(mock, tmp_path, registry=NO_REGISTRY)), headers=AUTH) as client:
         answers = [client.post("/upload", content=b"twice").json() for _ in range(2)]
         deleted = client.delete(f"/files/{answers[0]['file_id']}")
         assert client.delete(f"/files/{answers[0]['file_id']}").status_code == 404
     assert [a["deduplicated"] for a in answers] == [False, False]
     assert len(_uploads(mock)) == 2
     assert deleted.json() == {"file_id": answers[0]["file_id"], "references": 0, "kept": False}
-    assert list((tmp_path / "spool").iterdir()) == []
+    assert _no_spooled_bodies(tmp_path / "spool")
 
 
 async def test_a_registry_reference_survives_in_the_database(mock: MockProvider, tmp_path: Path) -> None:
@@ -386,3 +407,89 @@ async def test_cleaner_stop_gives_up_after_its_timeout() -> None:
         ticket = cleaner.request()
     await cleaner.wait(ticket)  # released by the stop, not left hanging
     assert gate.runs == 1
+
+
+async def test_the_controller_checks_in_a_worker_thread_while_the_loop_serves(
+    mock: MockProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check blocked on its state file (here: until the test lets it go) must not stall a request."""
+    original = RolloutController.check
+    release = threading.Event()
+    threads: list[int] = []
+
+    def blocking_check(self: RolloutController) -> CheckResult:
+        threads.append(threading.get_ident())
+        release.wait(10)
+        return original(self)
+
+    monkeypatch.setattr(RolloutController, "check", blocking_check)
+    config = _config(mock, tmp_path, state_path=tmp_path / "state.json", check_interval_s=0.05)
+    async with _serve(config) as client:
+        while not threads:
+            await asyncio.sleep(0.01)
+        try:
+            answer = await asyncio.wait_for(client.post("/upload", content=b"during a check"), 5)
+        finally:
+            release.set()
+        assert answer.status_code == 200
+        while len(threads) < 2:
+            await asyncio.sleep(0.01)
+    assert threading.get_ident() not in threads
+
+
+async def test_cleaner_spaces_passes_but_exit_runs_what_was_asked_at_once() -> None:
+    gate = _Gate()
+    async with Cleaner(gate, min_interval_s=0.3) as cleaner:
+        await cleaner.wait(cleaner.request())
+        tickets = [cleaner.request() for _ in range(5)]
+        await asyncio.sleep(0.05)
+        assert gate.runs == 1  # the next pass waits out the interval, then serves all five
+        await cleaner.wait(tickets[-1])
+        assert gate.runs == 2
+    gate = _Gate()
+    async with Cleaner(gate, min_interval_s=60, stop_timeout_s=5) as cleaner:
+        await cleaner.wait(cleaner.request())
+        cleaner.request()  # asked during the interval: the exit neither drops it nor waits a minute
+    assert gate.runs == 2
+
+
+async def test_the_quota_guard_asks_the_registry_only_when_its_estimate_could_be_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [0.0]
+    asked = []
+    async with open_registry(f"sqlite:///{tmp_path / 'r.db'}") as registry:
+        usage = registry.usage
+
+        async def counted(provider: str, **kwargs: Any) -> Usage:
+            asked.append(now[0])
+            return await usage(provider, **kwargs)
+
+        monkeypatch.setattr(registry, "usage", counted)
+
+        async def nothing_to_delete(file_id: str) -> None:
+            raise AssertionError(f"nothing is unreferenced, yet {file_id} was deleted")
+
+        guard = QuotaGuard(
+            registry,
+            "kimi",
+            delete=nothing_to_delete,
+            max_files=3,
+            max_bytes=10**6,
+            metrics=RegistryMetrics(CollectorRegistry()),
+            refresh_s=1.0,
+            clock=lambda: now[0],
+        )
+        for _ in range(4):  # one answer (0 files), then 1, 2, 3 files let through without asking
+            await guard.make_room(10)
+        assert asked == [0.0]
+        await guard.make_room(10)  # a 4th could pass 3: ask
+        assert asked == [0.0, 0.0]
+        now[0] = 0.5
+        await guard.make_room(10)  # the fresh answer (0 files) leaves room: no question
+        assert asked == [0.0, 0.0]
+        now[0] = 1.0
+        await guard.make_room(10)  # the answer is a refresh old
+        assert asked == [0.0, 0.0, 1.0]
+        await guard.make_room(2 * 10**6)  # too big for the estimate: ask
+        assert asked == [0.0, 0.0, 1.0, 1.0]

@@ -79,27 +79,55 @@ def test_a_short_stage_run_alternates_phases_and_reports_them(tmp_path: Path) ->
     assert "Verdict" in (tmp_path / "load-report.md").read_text()
 
 
-def test_a_slow_async_arm_rolls_back(tmp_path: Path) -> None:
-    slow = tmp_path / "slow.toml"
-    slow.write_text('[[rules]]\neffect = { kind = "latency", seconds = 0.4 }\n')
+def test_an_async_arm_whose_provider_fails_rolls_back(tmp_path: Path) -> None:
+    # Per-arm chaos: only the async arm's uploads get 500s (it retries, then gives up); the legacy arm's
+    # uploads in the same phases all succeed, and the new arm's failed-calls judgement rolls it back.
+    failing = tmp_path / "failing.toml"
+    failing.write_text(
+        '[[rules]]\nmatch = { operation = "upload" }\neffect = { kind = "error", status = 500 }\n'
+    )
+    config = LoadConfig(
+        scenario="stage_promotion",
+        stage=50,
+        profile="calm",
+        users=40,
+        duration_s=24,
+        out=tmp_path / "out",
+        rate=8,
+        max_file_bytes=64 * 1024,
+        async_profile=str(failing),
+    )
+    result = run_load(config, Console(width=160))
+
+    assert result.lost.ok
+    candidate = [p for p in result.phases if p.window.phase.role == "candidate"]
+    assert all(p.arm("async").tally.failures == p.arm("async").tally.n > 0 for p in candidate)
+    assert sum(p.arm("legacy").tally.failures for p in candidate) == 0
+    failed = next(j for j in result.verdict.judgements if j.name.startswith("new arm failed calls"))
+    assert str(failed.verdict) == "FAIL"
+    assert (result.decision, result.exit_code) == ("ROLLBACK", 4)
+
+
+def test_an_aa_run_serves_everyone_async_and_splits_them_by_the_stage(tmp_path: Path) -> None:
     config = LoadConfig(
         scenario="stage_promotion",
         stage=50,
         profile="calm",
         users=20,
-        duration_s=14,
-        out=tmp_path / "out",
+        duration_s=12,
+        out=tmp_path,
         rate=20,
         max_file_bytes=64 * 1024,
-        async_profile=str(slow),
+        control_arm="async",
     )
     result = run_load(config, Console(width=160))
 
-    assert result.lost.ok
-    arm = result.verdict.judgements[0]
-    assert arm.name.startswith("new arm latency")
-    assert str(arm.verdict) == "FAIL"
-    assert (result.decision, result.exit_code) == ("ROLLBACK", 4)
+    served = {json.loads(line)["arm"] for line in (tmp_path / "events.jsonl").read_text().splitlines()}
+    assert served == {"async"}
+    candidate = [p for p in result.phases if p.window.phase.role == "candidate"]
+    assert sum(p.arm("async").tally.n for p in candidate) > 0
+    assert sum(p.arm("legacy").tally.n for p in candidate) > 0
+    assert result.decision != "ROLLBACK"
 
 
 def test_distributed_mode_runs_a_master_and_two_workers(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from pathlib import Path
 
 import httpx
 import pytest
@@ -45,6 +46,34 @@ def test_bad_chaos_updates_are_400_and_change_nothing(
     assert response.status_code == 400
     assert needle in response.json()["error"]["message"]
     assert httpx.get(f"{mock.url}/_chaos").json()["profile"] == "calm"
+
+
+def test_chaos_refuses_a_profile_file_at_run_time_and_never_shows_it(
+    mock: MockProvider, tmp_path: Path
+) -> None:
+    # A valid profile and an invalid one: a file on the host is refused either way, unread and unshown.
+    valid = tmp_path / "valid.toml"
+    valid.write_text('[[rules]]\neffect = { kind = "hang" }\n', encoding="utf-8")
+    secret = tmp_path / "secret.toml"
+    secret.write_text('password = "hunter2-do-not-show"\n', encoding="utf-8")
+    for path in (valid, secret):
+        response = httpx.put(f"{mock.url}/_chaos", json={"profile": str(path)})
+
+        assert response.status_code == 400
+        message = response.json()["error"]["message"]
+        assert "not a shipped profile" in message
+        assert "hunter2" not in message
+        assert httpx.get(f"{mock.url}/_chaos").json() == {"profile": "calm", "seed": 0, "rules": []}
+
+
+def test_deeply_nested_control_body_is_a_400_with_a_message(mock: MockProvider) -> None:
+    depth = 50_000
+    body = b'{"rules": ' + b"[" * depth + b"]" * depth + b"}"
+
+    response = httpx.put(f"{mock.url}/_chaos", content=body, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert "nests too deeply" in response.json()["error"]["message"]
 
 
 def test_set_profile_refusal_raises_with_the_servers_reason(mock: MockProvider) -> None:

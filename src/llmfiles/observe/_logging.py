@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Final, TextIO
 
@@ -50,9 +51,19 @@ def configure_logging(*, level: int = logging.INFO, json: bool = True, file: Tex
     """Configure structlog for the process: timestamps, level, redaction last before rendering.
 
     Redaction runs after every other processor, so nothing added later (exception text included) escapes
-    it. `json=False` renders for a terminal; `file` defaults to standard output.
+    it. `json=False` renders for a terminal. `file` defaults to standard error, looked up at each line:
+    standard output is for a program's results, and a progress display that redirects standard error
+    (rich's) then prints log lines above its bars.
     """
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    colors = (file or sys.stderr).isatty()  # no escape codes in a log file or a pipe
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=colors)
+    )
+    factory: Any = (
+        structlog.PrintLoggerFactory(file=file)
+        if file is not None
+        else lambda *_args: structlog.PrintLogger(file=sys.stderr)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -63,6 +74,6 @@ def configure_logging(*, level: int = logging.INFO, json: bool = True, file: Tex
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=file),
+        logger_factory=factory,
         cache_logger_on_first_use=False,
     )

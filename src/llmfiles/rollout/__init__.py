@@ -51,7 +51,7 @@ from llmfiles.rollout._judge import (
     judge_rate,
     latency_verdict,
 )
-from llmfiles.rollout._settings import RolloutSettings, load_settings
+from llmfiles.rollout._settings import RolloutSettings, load_settings, load_transfer_settings
 
 __all__ = [
     "BUCKETS",
@@ -98,6 +98,7 @@ __all__ = [
     "judge_rate",
     "latency_verdict",
     "load_settings",
+    "load_transfer_settings",
     "look_confidence",
     "normalized_hash",
     "threshold",

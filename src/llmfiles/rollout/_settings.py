@@ -19,6 +19,9 @@ from llmfiles._errors import ConfigError
 from llmfiles.rollout._gates import DEFAULT_GATES, OFF
 from llmfiles.transfer import TransferSettings
 
+_TRANSFER_DEFAULTS = TransferSettings()
+"""The transfer client's defaults: the one source of the retries, timeout and concurrency defaults."""
+
 
 def _names(field: str, old: str) -> AliasChoices:
     # The field's own name is not an alias: it would make a bare ENABLED variable count. Keyword
@@ -26,7 +29,46 @@ def _names(field: str, old: str) -> AliasChoices:
     return AliasChoices(f"LLMFILES_{field.upper()}", old)
 
 
-class RolloutSettings(BaseSettings):
+_CONFIG = SettingsConfigDict(
+    env_prefix="LLMFILES_", validate_by_name=True, validate_by_alias=True, extra="ignore", frozen=True
+)
+
+
+class _TransferVariables(BaseSettings):
+    """The three settings of the transfer client, alone: what `load_transfer_settings` reads."""
+
+    model_config = _CONFIG
+
+    max_retries: int = Field(
+        default=_TRANSFER_DEFAULTS.retries,
+        ge=0,
+        le=20,
+        validation_alias=_names("max_retries", "ASYNC_UPLOAD_MAX_RETRIES"),
+    )
+    timeout_s: float = Field(
+        default=_TRANSFER_DEFAULTS.read_timeout,
+        gt=0,
+        validation_alias=_names("timeout_s", "ASYNC_UPLOAD_TIMEOUT"),
+    )
+    max_concurrency: int = Field(default=_TRANSFER_DEFAULTS.max_concurrency, ge=1, le=1024)
+
+    def transfer_settings(self) -> TransferSettings:
+        """The async arm's client settings from these flags, so the flags an operator sets take effect.
+
+        `max_retries` becomes the client's retries and `max_concurrency` its limit. `timeout_s` bounds
+        each wait on the provider, the read and the write phase, as the old ``ASYNC_UPLOAD_TIMEOUT`` did
+        for the old client; connect and pool timeouts keep their defaults. Adjust further with
+        `dataclasses.replace`.
+        """
+        return TransferSettings(
+            retries=self.max_retries,
+            read_timeout=self.timeout_s,
+            write_timeout=self.timeout_s,
+            max_concurrency=self.max_concurrency,
+        )
+
+
+class RolloutSettings(_TransferVariables):
     """What the rollout reads from the environment. Build it with `load_settings` to get a `ConfigError`.
 
     Args:
@@ -48,20 +90,13 @@ class RolloutSettings(BaseSettings):
         window_s: the recorder's sliding window for promotion verdicts.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="LLMFILES_", validate_by_name=True, validate_by_alias=True, extra="ignore", frozen=True
-    )
+    model_config = _CONFIG
 
     enabled: bool = Field(default=False, validation_alias=_names("enabled", "ASYNC_UPLOAD_ENABLED"))
     rollout_percent: float = Field(
         default=0.0, ge=0, le=100, validation_alias=_names("rollout_percent", "ASYNC_UPLOAD_ROLLOUT")
     )
     fallback: bool = Field(default=True, validation_alias=_names("fallback", "ASYNC_UPLOAD_FALLBACK"))
-    max_retries: int = Field(
-        default=3, ge=0, le=20, validation_alias=_names("max_retries", "ASYNC_UPLOAD_MAX_RETRIES")
-    )
-    timeout_s: float = Field(default=60.0, gt=0, validation_alias=_names("timeout_s", "ASYNC_UPLOAD_TIMEOUT"))
-    max_concurrency: int = Field(default=8, ge=1, le=1024)
     stage: str = "off"
     flag_file: Path | None = None
     state_file: Path = Path(".llmfiles/rollout-state.json")
@@ -104,21 +139,6 @@ class RolloutSettings(BaseSettings):
         """
         return self.check_interval_s * (self.rollback_threshold + 1)
 
-    def transfer_settings(self) -> TransferSettings:
-        """The async arm's client settings from these flags, so the flags an operator sets take effect.
-
-        `max_retries` becomes the client's retries and `max_concurrency` its limit. `timeout_s` bounds
-        each wait on the provider, the read and the write phase, as the old ``ASYNC_UPLOAD_TIMEOUT`` did
-        for the old client; connect and pool timeouts keep their defaults. Adjust further with
-        `dataclasses.replace`.
-        """
-        return TransferSettings(
-            retries=self.max_retries,
-            read_timeout=self.timeout_s,
-            write_timeout=self.timeout_s,
-            max_concurrency=self.max_concurrency,
-        )
-
 
 def load_settings(**overrides: Any) -> RolloutSettings:
     """Read `RolloutSettings` from the environment (and `overrides`), failing at once on a bad value.
@@ -129,10 +149,29 @@ def load_settings(**overrides: Any) -> RolloutSettings:
     try:
         return RolloutSettings(**overrides)
     except ValidationError as exc:
-        problems = [
-            f"{_key_of(error['loc'])}={error.get('input')!r}: {error['msg']}" for error in exc.errors()
-        ]
-        raise ConfigError("invalid rollout settings; fix these and restart: " + "; ".join(problems)) from None
+        raise _config_error("rollout", exc) from None
+
+
+def load_transfer_settings() -> TransferSettings:
+    """The transfer client's settings from ``LLMFILES_MAX_RETRIES``, ``LLMFILES_TIMEOUT_S`` and
+    ``LLMFILES_MAX_CONCURRENCY`` (or ``ASYNC_UPLOAD_MAX_RETRIES``, ``ASYNC_UPLOAD_TIMEOUT``) alone.
+
+    For a process that moves files without taking part in the rollout (the ``llmfiles upload`` command, the
+    reference service with its own flags): the rollout's own settings, such as a flag file that must exist,
+    are not read, so they can never stop a transfer. Unset variables give `TransferSettings`' defaults.
+
+    Raises:
+        ConfigError: one line per invalid setting, quoting the variable and the value it was given.
+    """
+    try:
+        return _TransferVariables().transfer_settings()
+    except ValidationError as exc:
+        raise _config_error("transfer", exc) from None
+
+
+def _config_error(kind: str, exc: ValidationError) -> ConfigError:
+    problems = [f"{_key_of(error['loc'])}={error.get('input')!r}: {error['msg']}" for error in exc.errors()]
+    return ConfigError(f"invalid {kind} settings; fix these and restart: " + "; ".join(problems))
 
 
 def _key_of(loc: tuple[int | str, ...]) -> str:

@@ -123,7 +123,9 @@ def test_configured_logging_renders_json_without_the_secret(capsys: pytest.Captu
         structlog.get_logger("t").debug("hidden below INFO")
     finally:
         structlog.reset_defaults()
-    lines = capsys.readouterr().out.strip().splitlines()
+    captured = capsys.readouterr()
+    assert captured.out == ""  # standard output is for results
+    lines = captured.err.strip().splitlines()
     assert len(lines) == 1
     record = json.loads(lines[0])
     assert record["api_key"] == REDACTED

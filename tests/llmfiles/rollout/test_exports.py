@@ -15,7 +15,7 @@ def test_rollout_public_names_are_pinned() -> None:
             "RollbackRules", "RolloutController", "RolloutSettings", "RolloutState", "RolloutStateStore",
             "StageGate", "StateStore", "Uploaded", "WritableFlagSource", "bucket", "dispatched", "evaluate",
             "in_rollout", "judge_latency", "judge_rate", "latency_verdict", "load_settings",
-            "look_confidence", "normalized_hash", "threshold",
+            "load_transfer_settings", "look_confidence", "normalized_hash", "threshold",
         ]
     )  # fmt: skip
     assert all(hasattr(llmfiles.rollout, name) for name in llmfiles.rollout.__all__)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from llmfiles import ConfigError
-from llmfiles.rollout import load_settings
+from llmfiles.rollout import load_settings, load_transfer_settings
 from llmfiles.transfer import TransferSettings
 
 OLD_AND_NEW = [
@@ -61,6 +61,30 @@ def test_the_flags_reach_the_transfer_client(monkeypatch: pytest.MonkeyPatch) ->
     assert transfer.connect_timeout == TransferSettings().connect_timeout
 
 
+def test_unset_flags_leave_the_transfer_clients_defaults() -> None:
+    # One default per setting: the transfer client's. An unset variable must not change the client.
+    transfer, defaults = load_settings().transfer_settings(), TransferSettings()
+    assert (transfer.retries, transfer.max_concurrency) == (defaults.retries, defaults.max_concurrency)
+    assert (transfer.read_timeout, transfer.write_timeout) == (defaults.read_timeout, defaults.write_timeout)
+
+
+def test_transfer_settings_alone_ignore_the_rollouts_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LLMFILES_FLAG_FILE", str(tmp_path / "not-yet.json"))
+    monkeypatch.setenv("LLMFILES_STAGE", "bogus")
+    monkeypatch.setenv("ASYNC_UPLOAD_MAX_RETRIES", "1")
+    monkeypatch.setenv("LLMFILES_TIMEOUT_S", "7.5")
+    with pytest.raises(ConfigError):
+        load_settings()
+
+    transfer = load_transfer_settings()
+    assert (transfer.retries, transfer.read_timeout, transfer.write_timeout) == (1, 7.5, 7.5)
+    monkeypatch.setenv("LLMFILES_MAX_CONCURRENCY", "0")
+    with pytest.raises(ConfigError, match=r"invalid transfer settings.*LLMFILES_MAX_CONCURRENCY='0'"):
+        load_transfer_settings()
+
+
 def test_new_name_wins_over_the_old_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASYNC_UPLOAD_ROLLOUT", "10")
     monkeypatch.setenv("LLMFILES_ROLLOUT_PERCENT", "1")
@@ -114,8 +138,10 @@ def test_invalid_values_fail_at_start_up(
 def test_every_problem_is_listed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASYNC_UPLOAD_ROLLOUT", "150")
     monkeypatch.setenv("ASYNC_UPLOAD_TIMEOUT", "abc")
-    with pytest.raises(ConfigError, match=r"ASYNC_UPLOAD_ROLLOUT='150'.*ASYNC_UPLOAD_TIMEOUT='abc'"):
+    with pytest.raises(ConfigError) as raised:
         load_settings()
+    assert "ASYNC_UPLOAD_ROLLOUT='150'" in str(raised.value)
+    assert "ASYNC_UPLOAD_TIMEOUT='abc'" in str(raised.value)
 
 
 def test_unprefixed_names_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
