@@ -29,14 +29,30 @@ def bench(
         "bench-out"
     ),
     seed: Annotated[int, typer.Option(help="Seed of the mock's chaos.")] = 0,
+    case: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--case", help="Run only this case (repeat for several); the others' claims are absent."
+        ),
+    ] = None,
 ) -> None:
     """Start the mock provider, measure every claim, write the report; exit 1 if a must-claim fails."""
     from harness._bench import run_bench
     from harness._context import BenchConfig
     from harness.cases import CASES
 
+    chosen = CASES
+    if case:
+        known = {c.name for c in CASES}
+        unknown = [name for name in case if name not in known]
+        if unknown:
+            Console(stderr=True).print(
+                f"[red]error:[/] case={unknown[0]!r} is unknown; use one of {sorted(known)}"
+            )
+            raise typer.Exit(2)
+        chosen = tuple(c for c in CASES if c.name in case)
     config = BenchConfig.for_mode(quick=quick, out=out, seed=seed)
-    raise typer.Exit(run_bench(config, CASES, Console(log_path=False)))
+    raise typer.Exit(run_bench(config, chosen, Console(log_path=False)))
 
 
 @app.command()

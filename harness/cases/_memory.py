@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness._context import MB, BenchContext
@@ -32,8 +33,14 @@ async def probe(
     purpose: str = "batch",
     file: Path | None = None,
     file_id: str | None = None,
+    files: Sequence[Path] = (),
+    file_ids: Sequence[str] = (),
 ) -> tuple[int, str]:
-    """Run one probe subprocess; return (peak bytes, its result: a file id or a path)."""
+    """Run one probe subprocess; return (peak bytes, its result: a file id or a path).
+
+    `files` / `file_ids` (several) move them all at once, for the scale case's clients; `file` /
+    `file_id` move one.
+    """
     trace = ctx.workdir / f"memray-{client}-{op}.bin"
     trace.unlink(missing_ok=True)
     dest = ctx.workdir / f"dl-{client}"
@@ -59,10 +66,10 @@ async def probe(
         "--max-bytes",
         str(max(ctx.config.memory_sizes)),
     ]
-    if file is not None:
-        args += ["--file", str(file)]
-    if file_id is not None:
-        args += ["--file-id", file_id]
+    for path in [*([file] if file is not None else []), *files]:
+        args += ["--file", str(path)]
+    for one_id in [*([file_id] if file_id is not None else []), *file_ids]:
+        args += ["--file-id", one_id]
     process = await asyncio.create_subprocess_exec(
         *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )

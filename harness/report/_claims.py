@@ -38,6 +38,7 @@ TOPICS = (
     "fallback",
     "overhead",
     "judge",
+    "scale",
 )
 
 
@@ -170,6 +171,20 @@ CLAIMS: tuple[Claim, ...] = (
            "%", "should",
            "simulated load-run stages (1000) with the candidate's latencies x1.2 that roll back; the "
            "production schedule and x1.5 in the note", source=JUDGE),
+    _claim("scale.stall-p99-150", "150 uploads requested at once, default settings, keep the loop live",
+           "<=", 10, "ms", "must",
+           "ticker p99 lateness, 150 uploads (2 MB each, quick 512 KiB) started at once, SHA-256 on; median "
+           "of mirrored rounds",
+           source="performance at scale"),
+    _claim("scale.lead", "at or below the best peer's p99 stall and wall time at every level", "<=", 1, "x",
+           "should", "worst ours / best peer over levels, p99 stall and wall, medians of mirrored rounds",
+           source="performance at scale"),
+    _claim("scale.curl-speed", "single 50 MB upload and download at 0.9x curl or better", ">=", 0.9, "x",
+           "should", "lower of ours / curl MB/s (median transfer), upload and download taking turns, `calm`",
+           source="performance at scale"),
+    _claim("scale.curl-cpu", "CPU per byte within 2x curl's", "<=", 2, "x", "should",
+           "higher of ours / curl CPU s/GB, same transfers as `scale.curl-speed`, curl's start-up off",
+           source="performance at scale"),
 )
 # fmt: on
 
