@@ -154,6 +154,8 @@ class ThrowawayPrometheus:
         scrape_s: the scrape interval (also the evaluation interval).
         job: the job label of our series.
         binary: the server; the one on PATH when None.
+        bearer_token: sent on every scrape (the reference service guards ``/metrics`` too); kept in a
+            file beside the configuration, never on a command line.
     """
 
     def __init__(
@@ -163,6 +165,7 @@ class ThrowawayPrometheus:
         scrape_s: float = 1.0,
         job: str = "llmfiles",
         binary: Path | None = None,
+        bearer_token: str | None = None,
     ) -> None:
         found = binary if binary is not None else prometheus_binary()
         if found is None:
@@ -171,6 +174,7 @@ class ThrowawayPrometheus:
         self.targets = list(targets)
         self.scrape_s = scrape_s
         self.job = job
+        self.bearer_token = bearer_token
         self.port = 0
         self._root: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -184,9 +188,16 @@ class ThrowawayPrometheus:
         interval = f"{max(1, round(self.scrape_s * 1000))}ms"
         targets = ", ".join(f'"{target}"' for target in self.targets)
         config = self._root / "prometheus.yml"
+        auth = ""
+        if self.bearer_token is not None:
+            secret = self._root / "scrape-token"
+            secret.write_text(self.bearer_token, encoding="utf-8")
+            secret.chmod(0o600)
+            auth = f"    authorization:\n      credentials_file: {secret}\n"
         config.write_text(
             f"global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n"
-            f"scrape_configs:\n  - job_name: {self.job}\n    static_configs:\n      - targets: [{targets}]\n",
+            f"scrape_configs:\n  - job_name: {self.job}\n{auth}"
+            f"    static_configs:\n      - targets: [{targets}]\n",
             encoding="utf-8",
         )
         self.port = free_port()

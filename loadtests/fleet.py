@@ -10,7 +10,7 @@ import uuid
 
 from locust import HttpUser, between, task
 
-from loadtests._payloads import pick_size, upload
+from loadtests._payloads import authorize, pick_size, upload
 
 HOSTS = [host for host in os.environ.get("LLMFILES_FLEET_HOSTS", "").split(",") if host]
 
@@ -21,6 +21,7 @@ class FleetUploader(HttpUser):
     def on_start(self) -> None:
         self.user_id = f"user-{uuid.uuid4().hex[:10]}"
         self.rng = random.Random(self.user_id)
+        authorize(self.client)
         if HOSTS:
             self.client.base_url = self.rng.choice(HOSTS)
 

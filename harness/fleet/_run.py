@@ -48,7 +48,7 @@ __all__ = ["FleetConfig", "FleetResult", "run_fleet"]
 _LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "fleet.py"
 _STAGE, _PERCENT = "50%", 50.0
 _ARM_HEADER = "x-llmfiles-arm"
-TOKEN = secrets.token_urlsafe(16)  # this run's service token, never reused
+TOKEN = secrets.token_urlsafe(24)  # this run's service token, never reused
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +190,7 @@ class _Fleet:
                     "--legacy-in-thread",
                 ],
                 log_path=out / f"service-{i}.log",
+                env={"LLMFILES_SERVICE_TOKEN": TOKEN},  # in the environment, not on a command line `ps` shows
             ).start()
             self.processes.append(service)
             urls.append(service.url)
@@ -278,7 +279,7 @@ def _locust(config: FleetConfig, hosts: list[str]) -> list[subprocess.Popen[byte
 
 def _instance_percent(url: str) -> float | None:
     try:
-        answer = httpx.get(f"{url}/healthz", timeout=1.0, headers={"Authorization": f"Bearer {TOKEN}"})
+        answer = httpx.get(f"{url}/healthz", timeout=1.0)
         return float(answer.json()["percent"])
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         return None
@@ -310,7 +311,7 @@ def run_fleet(config: FleetConfig, console: Console) -> FleetResult:
         try:
             urls = fleet.start_instances(mock)
             targets = [url.removeprefix("http://") for url in urls]
-            with ThrowawayPrometheus(targets, scrape_s=config.scrape_s) as prometheus:
+            with ThrowawayPrometheus(targets, scrape_s=config.scrape_s, bearer_token=TOKEN) as prometheus:
                 for holder in ("controller-1", "controller-2"):
                     fleet.start_controller(holder, prometheus.url)
                 console.print(f"fleet: {len(urls)} instances, prometheus {prometheus.url}, 2 controllers")
