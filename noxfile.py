@@ -76,3 +76,10 @@ def mutants(session: nox.Session) -> None:
     session.install("-e", ".[dev]", "mutmut>=3.8,<4")
     session.run("mutmut", "run", *session.posargs)
     session.run("python", "scripts/mutants_report.py", "--survivors")
+
+
+@nox.session(python=PYTHON)
+def fleet(session: nox.Session) -> None:
+    """The fleet run: three service instances, PostgreSQL, Prometheus, two controllers, distributed Locust."""
+    session.install("-e", ".[load,bench,postgres]")
+    session.run("python", "-m", "harness", "fleet", *session.posargs)

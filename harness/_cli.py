@@ -81,8 +81,13 @@ def load(
     ),
     seed: Annotated[int, typer.Option(help="Seed of the mock's chaos.")] = 0,
     legacy_in_thread: Annotated[
-        bool, typer.Option("--legacy-in-thread", help="Run the legacy arm off the service's event loop.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--legacy-in-thread/--legacy-on-loop",
+            help="The service's legacy arm in a worker thread (default: a fair comparison), or on its "
+            "event loop as the old service ran it (each legacy upload then freezes the loop).",
+        ),
+    ] = True,
     max_file_mb: Annotated[
         float | None, typer.Option(help="Cap upload sizes (default: the scenario's).")
     ] = None,
@@ -90,9 +95,23 @@ def load(
         str | None,
         typer.Option(help="The service's upload registry URL, or 'none' (default: SQLite in the run's dir)."),
     ] = None,
+    rate: Annotated[
+        float,
+        typer.Option(help="Requests/s all users offer together (stage_promotion), a pace the box sustains."),
+    ] = 10.0,
+    async_profile: Annotated[
+        str | None, typer.Option(help="Mock profile for the async arm's requests only, on top of --profile.")
+    ] = None,
+    legacy_profile: Annotated[
+        str | None, typer.Option(help="Mock profile for the legacy arm's requests only, on top of --profile.")
+    ] = None,
+    control_arm: Annotated[
+        str, typer.Option(help="'legacy', or 'async' for an A/A run (both sides the async client).")
+    ] = "legacy",
 ) -> None:
-    """Mock, reference service and Locust; nothing-lost check; the gate's verdict (exit 0/3/4, 1 if lost)."""
+    """Mock, service and Locust; nothing-lost check; the judge's verdict (exit 0/3/4, 1 if lost)."""
     from harness.load._load import LoadConfig, run_load
+    from mock_provider import ProfileError
 
     try:
         config = LoadConfig(
@@ -107,11 +126,38 @@ def load(
             legacy_in_thread=legacy_in_thread,
             max_file_bytes=int(max_file_mb * 1024 * 1024) if max_file_mb else None,
             registry=registry,
+            rate=rate,
+            async_profile=async_profile,
+            legacy_profile=legacy_profile,
+            control_arm=control_arm,  # type: ignore[arg-type]  # LoadConfig validates it
         )
-    except ConfigError as exc:
+    except (ConfigError, ProfileError) as exc:
         Console(stderr=True).print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
     raise typer.Exit(run_load(config, Console()).exit_code)
+
+
+@app.command()
+def fleet(
+    out: Annotated[Path, typer.Option(help="Where logs and fleet.json go.")] = Path("fleet-out"),
+    duration: Annotated[
+        float, typer.Option(help="Seconds of load: the kill at 1/4, the brownout at 1/2.")
+    ] = 60.0,
+    users: Annotated[int, typer.Option(help="Locust users over all instances.")] = 30,
+    interval: Annotated[float, typer.Option(help="The controllers' check interval, seconds.")] = 4.0,
+    threshold: Annotated[int, typer.Option(help="Failed checks in a row that roll back.")] = 2,
+) -> None:
+    """Three instances, PostgreSQL, Prometheus, two controllers, Locust; exit 0 if every bound holds."""
+    from harness._engines import EngineError
+    from harness.fleet import FleetConfig, run_fleet
+
+    config = FleetConfig(out=out, duration_s=duration, users=users, interval_s=interval, threshold=threshold)
+    try:
+        result = run_fleet(config, Console())
+    except EngineError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(0 if result.ok else 1)
 
 
 def main() -> None:

@@ -97,6 +97,11 @@ class ServerProcess:
             process.stdout.close()
 
     @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs (for its memory figures), else None."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

@@ -46,6 +46,7 @@ def upload(client: Any, user_id: str, size: int) -> str | None:
         headers={"X-User": user_id, "Content-Type": "application/octet-stream"},
         name=f"/upload [{_bucket(size)}]",
         catch_response=True,
+        context={"user": user_id},
     ) as response:
         if response.status_code != 200:
             response.failure(f"status {response.status_code}: {response.text[:120]}")

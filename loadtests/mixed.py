@@ -5,6 +5,7 @@ import uuid
 
 from locust import HttpUser, between, task
 
+import loadtests._samples  # noqa: F401  (records each request for the harness)
 from loadtests._payloads import authorize, pick_size, upload
 
 

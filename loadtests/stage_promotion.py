@@ -1,19 +1,25 @@
-"""stage_promotion: steady uploads at a stage's percentage; the harness then asks the gates for a verdict.
+"""stage_promotion: uploads at a steady, paced rate; the harness switches the stage and asks for a verdict.
 
-Files stay small (10 KB..1 MB) so the run collects the stage's minimum number of async uploads; the
-stage and the chaos profile are set on the service and the mock by `python -m harness load`.
+Each user sends at most `RATE_PER_USER` uploads a second (Locust's ``constant_throughput``), so the
+offered load is a fixed rate the service can sustain, not "as fast as answers come back": latencies
+then describe the arms, not a queue. Files stay small (10 KB..1 MB) so a short run collects enough
+async uploads. The harness sets the rate (``LLMFILES_LOAD_RATE_PER_USER``), the stage and the chaos.
 """
 
+import os
 import random
 import uuid
 
-from locust import HttpUser, between, task
+from locust import HttpUser, constant_throughput, task
 
+import loadtests._samples  # noqa: F401  (records each request for the harness)
 from loadtests._payloads import authorize, pick_size, upload
+
+RATE_PER_USER = float(os.environ.get("LLMFILES_LOAD_RATE_PER_USER", "0.1"))
 
 
 class StageUser(HttpUser):
-    wait_time = between(0.1, 0.5)
+    wait_time = constant_throughput(RATE_PER_USER)
 
     def on_start(self) -> None:
         self.user_id = f"user-{uuid.uuid4().hex[:10]}"

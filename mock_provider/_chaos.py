@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mock_provider._rules import Effect, Latency, Rule, Slow
@@ -64,12 +65,15 @@ class ChaosEngine:
             _RuleState(rule, random.Random(f"{self.seed}:{index}")) for index, rule in enumerate(self.rules)
         ]
 
-    def decide(self, provider: str, operation: str, method: str) -> Decision:
+    def decide(
+        self, provider: str, operation: str, method: str, headers: Mapping[str, str] | None = None
+    ) -> Decision:
+        """The chaos for one request; `headers` (names lower-cased) feed rules that match on them."""
         latency = 0.0
         bps: int | None = None
         terminal: Effect | None = None
         for state in self._states:
-            if not state.rule.match.matches(provider, operation, method):
+            if not state.rule.match.matches(provider, operation, method, headers):
                 continue
             state.matched += 1
             if not state.rule.trigger.fires(state.matched, state.rng.random()):

@@ -81,7 +81,9 @@ class Exchange:
             message = f"{request.method} {request.path} is not a Files API route of this mock"
             await self._wire.respond(json_response(404, {"error": {"message": message}}))
             return True
-        decision = self._state.chaos.decide(target.provider.name, target.operation, request.method)
+        decision = self._state.chaos.decide(
+            target.provider.name, target.operation, request.method, request.headers
+        )
         journal = self._state.journal
         entry = journal.begin(target.provider.name, target.operation, request.method, request.path)
         entry.fault, entry.latency_s = decision.fault, decision.latency_s

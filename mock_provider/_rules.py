@@ -3,7 +3,7 @@
 A rule reads like its documentation::
 
     [[rules]]
-    match = { provider = "kimi", operation = "upload" }
+    match = { provider = "kimi", operation = "upload", headers = { "x-llmfiles-arm" = "async" } }
     trigger = { probability = 0.05 }
     effect = { kind = "error", status = 429, retry_after = 2 }
 
@@ -14,11 +14,12 @@ quote the key and the value.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Operation = Literal["upload", "list", "retrieve", "content", "delete"]
 
@@ -28,17 +29,33 @@ class _Model(BaseModel):
 
 
 class Match(_Model):
-    """Which requests a rule considers; a missing key matches anything."""
+    """Which requests a rule considers; a missing key matches anything.
+
+    `headers` maps header names (any case) to the exact value each must carry: a client that labels its
+    requests (``default_headers``) gets its own chaos while others on the same mock do not.
+    """
 
     provider: Literal["kimi", "glm"] | None = None
     operation: Operation | None = None
     method: Literal["GET", "POST", "DELETE"] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
 
-    def matches(self, provider: str, operation: str, method: str) -> bool:
+    @field_validator("headers")
+    @classmethod
+    def _lower_names(cls, headers: dict[str, str]) -> dict[str, str]:
+        # HTTP header names are case-insensitive; the wire hands them over lower-cased.
+        return {name.lower(): value for name, value in headers.items()}
+
+    def matches(
+        self, provider: str, operation: str, method: str, headers: Mapping[str, str] | None = None
+    ) -> bool:
+        """Whether a request matches; `headers` are the request's, names lower-cased."""
+        sent = headers or {}
         return (
             (self.provider is None or self.provider == provider)
             and (self.operation is None or self.operation == operation)
             and (self.method is None or self.method == method)
+            and all(sent.get(name) == value for name, value in self.headers.items())
         )
 
 

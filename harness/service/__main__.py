@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-mb", type=float, default=DEFAULT_KEEP_BYTES / _MIB, help="their total MiB at most"
     )
     parser.add_argument(
+        "--flags",
+        default=None,
+        help="flag file (.json/.toml) or a fleet's postgresql:// URL whose percentage rules, followed live",
+    )
+    parser.add_argument(
         "--token",
         default=None,
         help=f"bearer token callers must send (default: ${TOKEN_ENV}, else generated and printed as "
@@ -90,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             registry=args.registry,
             keep_files=args.keep_files,
             keep_bytes=int(args.keep_mb * _MIB),
+            flags=args.flags,
             token=token,
             max_spools=args.max_spools,
             header_timeout_s=args.header_timeout,

@@ -11,6 +11,7 @@ from llmfiles.rollout import load_transfer_settings
 from llmfiles.transfer import TransferSettings
 
 __all__ = [
+    "ARM_HEADER",
     "DEFAULT_KEEP_BYTES",
     "DEFAULT_KEEP_FILES",
     "DEFAULT_MAX_BYTES",
@@ -21,6 +22,9 @@ __all__ = [
     "NO_REGISTRY",
     "ServiceConfig",
 ]
+
+ARM_HEADER = "X-LLMFiles-Arm"
+"""Header on every provider request naming the arm that sent it (``async`` or ``legacy``)."""
 
 DEFAULT_REGISTRY = "default"
 """`ServiceConfig.registry` value for a SQLite registry in ``workdir/registry.db``."""
@@ -77,6 +81,10 @@ class ServiceConfig:
         transfer: the async arm's client settings; by default from ``LLMFILES_MAX_RETRIES``,
             ``LLMFILES_TIMEOUT_S`` and ``LLMFILES_MAX_CONCURRENCY`` (or their ``ASYNC_UPLOAD_*`` names),
             as `load_transfer_settings` reads them; a bad value raises `ConfigError`.
+        flags: a JSON/TOML flag file (`llmfiles.rollout.FileFlagSource`) or a ``postgresql://`` URL (a
+            fleet's `llmfiles.fleet.PostgresFlagSource`) whose percentage rules instead of `percent`
+            while the service runs; a load run rewrites the file to switch phases, a fleet's controller
+            the row to roll every instance back.
         token: the bearer token every request but ``/healthz`` must present (at least 16 characters;
             ``python -m harness.service`` generates one when none is given). Never logged.
         max_spools: request bodies on local disk at once; more uploads wait for a slot (for at most
@@ -105,6 +113,7 @@ class ServiceConfig:
     max_files: int = DEFAULT_MAX_FILES
     max_bytes: int = DEFAULT_MAX_BYTES
     transfer: TransferSettings = field(default_factory=load_transfer_settings)
+    flags: str | None = None
     token: str = field(default="", repr=False)
     max_spools: int = DEFAULT_MAX_SPOOLS
     header_timeout_s: float = 10.0

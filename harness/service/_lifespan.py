@@ -19,15 +19,23 @@ from starlette.requests import Request
 from harness._wiring import StaticFlags, make_dispatcher
 from harness.service._checks import check_every
 from harness.service._cleaner import Cleaner
-from harness.service._config import ServiceConfig
+from harness.service._config import ARM_HEADER, ServiceConfig
 from harness.service._dedup import QuotaGuard, RegistryMetrics, clean_pass
 from harness.service._ledger import Ledger
 from harness.service._spool import SpoolSlots
+from llmfiles.fleet import PostgresFlagSource, open_flag_source
 from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import EventLog, Recorder, RolloutMetrics
 from llmfiles.providers import KIMI
 from llmfiles.registry import UploadRegistry
-from llmfiles.rollout import Dispatcher, FlagState, OverridableFlagSource, RolloutController, StateStore
+from llmfiles.rollout import (
+    Dispatcher,
+    FlagSource,
+    FlagState,
+    OverridableFlagSource,
+    RolloutController,
+    StateStore,
+)
 from llmfiles.transfer import AsyncFilesClient, UploadResult
 
 __all__ = ["Dedup", "Lifespan", "Live", "live", "make_clients"]
@@ -75,10 +83,17 @@ def live(request: Request) -> Live:
 
 def make_clients(config: ServiceConfig) -> tuple[AsyncFilesClient, LegacyFilesClient]:
     """The async arm's and the legacy arm's provider clients: the one place either is built."""
+    # Each arm's requests carry its name, so a provider (the mock's chaos rules) can tell them apart.
     client = AsyncFilesClient(
-        KIMI, api_key=config.api_key, base_url=config.provider_url, settings=config.transfer
+        KIMI,
+        api_key=config.api_key,
+        base_url=config.provider_url,
+        settings=config.transfer,
+        default_headers={ARM_HEADER: "async"},
     )
-    legacy = LegacyFilesClient(KIMI, api_key=config.api_key, base_url=config.provider_url)
+    legacy = LegacyFilesClient(
+        KIMI, api_key=config.api_key, base_url=config.provider_url, default_headers={ARM_HEADER: "legacy"}
+    )
     return client, legacy
 
 
@@ -100,8 +115,16 @@ class Lifespan:
         config = self._config
         recorder = Recorder(window_s=3600)
         metrics = RolloutMetrics()
-        flags = OverridableFlagSource(StaticFlags(FlagState(enabled=True, percent=config.percent)))
+        stage = FlagState(enabled=True, percent=config.percent)
+        # A flag file lets a load run move the stage while the service runs (its control/candidate phases);
+        # a fleet's database lets its controller roll every instance back at once.
+        source: FlagSource = (
+            StaticFlags(stage) if config.flags is None else open_flag_source(config.flags, default=stage)
+        )
+        flags = OverridableFlagSource(source)
         async with contextlib.AsyncExitStack() as stack:
+            if isinstance(source, PostgresFlagSource):
+                stack.callback(source.close)
             events = stack.enter_context(EventLog(config.events_path))
             ledger = stack.enter_context(Ledger(config.ledger_path))
             client, legacy = make_clients(config)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
@@ -32,6 +33,7 @@ from llmfiles.transfer import (
 )
 from llmfiles.transfer._client import _tls_context
 from llmfiles.transfer._failures import provider_error, transport_error
+from llmfiles.transfer._headers import with_auth
 from llmfiles.transfer._local import check_upload, unreadable, unwritable
 from llmfiles.transfer._responses import file_object, file_page, json_body
 from llmfiles.transfer._urls import base_url_for
@@ -47,20 +49,28 @@ class LegacyFilesClient:
         api_key: the bearer key; it never appears in errors or reprs.
         base_url: the API root; the provider's public root when None.
         timeout: one timeout for every phase, in seconds, as the old code had.
+        default_headers: extra headers on every request, as `AsyncFilesClient` takes them;
+            ``Authorization`` is always the one built from `api_key`.
 
     Raises:
         ConfigError: `api_key` is empty, or `base_url` is not an http(s) URL.
     """
 
     def __init__(
-        self, provider: ProviderSpec, *, api_key: str, base_url: str | None = None, timeout: float = 60.0
+        self,
+        provider: ProviderSpec,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        default_headers: Mapping[str, str] | None = None,
     ) -> None:
         if not api_key:
             raise ConfigError(f"api_key is empty; set {provider.api_key_env} or pass api_key=")
         self.provider = provider
         self.base_url = base_url_for(provider, base_url)
         self.timeout = timeout
-        self._api_key = api_key
+        self._headers = with_auth(default_headers, api_key)
 
     def __repr__(self) -> str:
         return f"LegacyFilesClient(provider={self.provider.name!r}, base_url={self.base_url!r})"
@@ -73,7 +83,7 @@ class LegacyFilesClient:
         try:
             with httpx.Client(
                 base_url=self.base_url + "/",
-                headers={"Authorization": f"Bearer {self._api_key}"},
+                headers=self._headers,
                 timeout=self.timeout,
                 verify=_tls_context(),
             ) as client:

@@ -37,9 +37,28 @@ def test_profile_from_a_toml_file(tmp_path: Path) -> None:
     assert (rule.trigger.every, rule.effect.kind) == (2, "error")
 
 
+def test_a_profile_matches_by_request_header_in_any_case(tmp_path: Path) -> None:
+    path = tmp_path / "arm.toml"
+    path.write_text(
+        '[[rules]]\nmatch = { headers = { "X-LLMFiles-Arm" = "async" } }\n'
+        'effect = { kind = "error", status = 503 }\n'
+    )
+    engine = ChaosEngine(load_profile(path).rules, seed=0)
+
+    assert engine.decide("kimi", "upload", "POST", {"x-llmfiles-arm": "async"}).fault == "error"
+    assert engine.decide("kimi", "upload", "POST", {"x-llmfiles-arm": "legacy"}).fault is None
+    assert engine.decide("kimi", "upload", "POST", {}).fault is None
+    assert engine.decide("kimi", "upload", "POST").fault is None
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
+        pytest.param(
+            '[[rules]]\nmatch = { headers = { x-arm = 1 } }\neffect = { kind = "hang" }',
+            "rules.0.match.headers.x-arm=1",
+            id="header-value",
+        ),
         pytest.param(
             '[[rules]]\neffect = { kind = "error", status = 418 }',
             "rules.0.effect.error.status=418",

@@ -11,7 +11,7 @@ import pytest
 from mock_provider import MockProvider, ProfileError
 from mock_provider._rules import parse_rules
 from tests.mock_provider import _raw
-from tests.mock_provider._helpers import upload, wait_for
+from tests.mock_provider._helpers import KEY, upload, wait_for
 
 KIMI = "/kimi/v1"
 GLM = "/glm/api/paas/v4"
@@ -19,6 +19,16 @@ GLM = "/glm/api/paas/v4"
 
 def rule(effect: dict[str, Any], **match: str) -> dict[str, Any]:
     return {"match": match, "effect": effect}
+
+
+def test_a_header_rule_hits_only_requests_that_carry_the_header(mock: MockProvider) -> None:
+    mock.set_rules([{"match": {"headers": {"X-Tenant": "blue"}}, "effect": {"kind": "error", "status": 503}}])
+
+    blue = httpx.get(f"{mock.url}{KIMI}/files", headers={**KEY, "x-tenant": "blue"})
+    green = httpx.get(f"{mock.url}{KIMI}/files", headers={**KEY, "X-Tenant": "green"})
+    plain = httpx.get(f"{mock.url}{KIMI}/files", headers=KEY)
+    assert (blue.status_code, green.status_code, plain.status_code) == (503, 200, 200)
+    assert [e["fault"] for e in mock.journal()] == ["error", None, None]
 
 
 def test_reset_is_a_connection_reset_seen_by_the_client(mock: MockProvider) -> None:

@@ -29,6 +29,7 @@ from llmfiles._errors import (
 from llmfiles.providers import ProviderSpec
 from llmfiles.transfer._attempts import with_retries
 from llmfiles.transfer._download import download_to
+from llmfiles.transfer._headers import with_auth
 from llmfiles.transfer._limit import process_admission, process_limit
 from llmfiles.transfer._local import check_upload, file_sha256, unreadable
 from llmfiles.transfer._models import FileObject, Obtained, Progress, UploadResult
@@ -74,6 +75,9 @@ class AsyncFilesClient:
         base_url: the API root (the mock, a proxy); the provider's public root when None.
         settings: timeouts, retries, concurrency and chunk size.
         transport: an httpx transport, for tests (``httpx.MockTransport``, respx).
+        default_headers: extra headers on every request, as the official SDKs' ``default_headers``
+            (a gateway's routing or tenant header, a label a proxy or the test provider matches on).
+            ``Authorization`` is always the one built from `api_key`.
 
     Raises:
         ConfigError: `api_key` is empty, or `base_url` is not an http(s) URL.
@@ -87,6 +91,7 @@ class AsyncFilesClient:
         base_url: str | None = None,
         settings: TransferSettings | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        default_headers: Mapping[str, str] | None = None,
     ) -> None:
         if not api_key:
             raise ConfigError(f"api_key is empty; set {provider.api_key_env} or pass api_key=")
@@ -95,7 +100,7 @@ class AsyncFilesClient:
         self.base_url = base_url_for(provider, base_url)
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
-            headers={"Authorization": f"Bearer {api_key}"},
+            headers=with_auth(default_headers, api_key),
             timeout=self.settings.httpx_timeout(),
             limits=self.settings.httpx_limits(),
             transport=transport,
