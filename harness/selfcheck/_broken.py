@@ -106,16 +106,20 @@ class _SmallPoolSettings(TransferSettings):
     """Settings whose connection pool is smaller than the concurrency limit it is meant to match."""
 
     def httpx_limits(self) -> httpx.Limits:
-        return httpx.Limits(max_connections=4, max_keepalive_connections=4)
+        return httpx.Limits(max_connections=1, max_keepalive_connections=1)
 
 
 class StarvedPoolClient(AsyncFilesClient):
-    """A client with 4 pooled connections under a 128-upload limit, 50 ms to get one, and no retries."""
+    """A client with 1 pooled connection under a 128-upload limit, 1 ms to get it, and no retries.
+
+    One connection and a millisecond: on an idle machine 4 connections and 50 ms kept up with 32 KB
+    uploads (the transfers' admission gate staggers them), so the control must starve harder than that.
+    """
 
     def __init__(self, *args: Any, settings: TransferSettings | None = None, **kwargs: Any) -> None:
         given = settings or TransferSettings()
         values = {f.name: getattr(given, f.name) for f in dataclasses.fields(given)}
-        starved = _SmallPoolSettings(**{**values, "pool_timeout": 0.05, "retries": 0})
+        starved = _SmallPoolSettings(**{**values, "pool_timeout": 0.001, "retries": 0})
         super().__init__(*args, settings=starved, **kwargs)
 
 

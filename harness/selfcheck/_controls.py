@@ -81,7 +81,7 @@ CONTROLS: tuple[Control, ...] = (
             measure_traversal, Seams(client=broken.TrustingNameClient)),
     Control("single-flight.fetches", "single-flight off", measure_single_flight,
             Seams(client=broken.NoSingleFlightClient)),
-    Control("concurrency.success", "4 pooled connections for 128 uploads, 50 ms pool wait, no retries",
+    Control("concurrency.success", "1 pooled connection for 128 uploads, 1 ms pool wait, no retries",
             measure_concurrency, Seams(client=broken.StarvedPoolClient)),
     Control("concurrency.lost", "reports the SHA-256 of the name, not of the bytes", measure_concurrency,
             Seams(client=broken.UnverifiedHashClient)),
