@@ -136,8 +136,9 @@ class LoadConfig:
 
     @property
     def warmup_s(self) -> float:
-        """Seconds before the first phase: Locust starting and its users spawning."""
-        return min(6.0, self.duration_s * 0.1)
+        """Seconds before the first phase: one pacing cycle (each user's first call lands somewhere in
+        it), at least 6 s for Locust's users to spawn, at most a fifth of the run."""
+        return min(self.duration_s * 0.2, max(6.0, self.users / self.rate))
 
     @property
     def alternates(self) -> bool:
