@@ -390,7 +390,8 @@ def run_load(config: LoadConfig, console: Console) -> LoadResult:
     events = read_run_events(config.out / "events.jsonl")
     label = arm_labeller(samples, control_arm=config.control_arm)
     figures = phase_figures(driver.windows, samples, events, label=label)
-    verdict = judge_run(figures, criteria_for(config.stage))
+    offered = config.rate if config.scenario == "stage_promotion" else None
+    verdict = judge_run(figures, criteria_for(config.stage), offered_per_s=offered)
     if not lost.ok:
         code = 1
     elif config.scenario == "stage_promotion":

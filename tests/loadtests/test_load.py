@@ -73,7 +73,7 @@ def test_a_short_stage_run_alternates_phases_and_reports_them(tmp_path: Path) ->
     assert async_share[1] > async_share[0]
     assert async_share[3] > async_share[2]
     assert summary["verdict"]["gate_set"]
-    assert len(summary["verdict"]["judgements"]) == 5
+    assert len(summary["verdict"]["judgements"]) == 6
     assert result.exit_code == EXIT_CODES[result.decision]
     assert summary["exit_code"] == result.exit_code
     assert "Verdict" in (tmp_path / "load-report.md").read_text()
