@@ -114,7 +114,7 @@ def test_an_aa_run_serves_everyone_async_and_splits_them_by_the_stage(tmp_path: 
         stage=50,
         profile="calm",
         users=20,
-        duration_s=12,
+        duration_s=16,
         out=tmp_path,
         rate=20,
         max_file_bytes=64 * 1024,
