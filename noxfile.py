@@ -60,3 +60,26 @@ def load(session: nox.Session) -> None:
     """A Locust load run through the reference service: `nox -s load -- --stage 10 --users 150`."""
     session.install("-e", ".[load,bench]")
     session.run("python", "-m", "harness", "load", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def mutants(session: nox.Session) -> None:
+    """Mutation testing of llmfiles.transfer and llmfiles.rollout with mutmut (slow; not in CI).
+
+    mutmut 3 rather than cosmic-ray: it runs pytest in-process and forks per mutant, running only the
+    tests that reached the mutated function (cosmic-ray starts a whole pytest per mutant: hours here),
+    and its trampolines handle async functions, so pytest-asyncio tests kill mutants like any other.
+    The src/ layout, the test selection and the extra directories the tests import are configured in
+    `[tool.mutmut]` of pyproject.toml. `nox -s mutants -- --max-children 2` passes options to `mutmut run`;
+    the per-module table (and, with `--survivors` after `mutmut run` finished, every survivor) follows.
+    """
+    session.install("-e", ".[dev]", "mutmut>=3.8,<4")
+    session.run("mutmut", "run", *session.posargs)
+    session.run("python", "scripts/mutants_report.py", "--survivors")
+
+
+@nox.session(python=PYTHON)
+def fleet(session: nox.Session) -> None:
+    """The fleet run: three service instances, PostgreSQL, Prometheus, two controllers, distributed Locust."""
+    session.install("-e", ".[load,bench,postgres]")
+    session.run("python", "-m", "harness", "fleet", *session.posargs)

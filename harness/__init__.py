@@ -6,7 +6,14 @@ Run it as ``python -m harness bench [--quick] [--out DIR]`` or ``python -m harne
 from harness._lost import LostReport, find_lost
 from harness.report._claims import CLAIMS, TOPICS, Claim, Op, Priority, claim_by_id
 from harness.report._report import ReportFiles, write_report
-from harness.report._series import Collected, MemoryPoint, PeerFigure, ThroughputPoint, TimelinePoint
+from harness.report._series import (
+    Collected,
+    MemoryPoint,
+    PeerFigure,
+    ScalePoint,
+    ThroughputPoint,
+    TimelinePoint,
+)
 from harness.report._verdict import Measurement, Outcome, Verdict, exit_code, judge, judge_all
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "PeerFigure",
     "Priority",
     "ReportFiles",
+    "ScalePoint",
     "ThroughputPoint",
     "TimelinePoint",
     "Verdict",

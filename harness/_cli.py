@@ -29,14 +29,41 @@ def bench(
         "bench-out"
     ),
     seed: Annotated[int, typer.Option(help="Seed of the mock's chaos.")] = 0,
+    self_check: Annotated[
+        bool,
+        typer.Option(
+            "--self-check",
+            help="Measure each claim against a broken variant instead; exit 1 unless every one FAILs.",
+        ),
+    ] = False,
+    case: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--case", help="Run only this case (repeat for several); the others' claims are absent."
+        ),
+    ] = None,
 ) -> None:
     """Start the mock provider, measure every claim, write the report; exit 1 if a must-claim fails."""
     from harness._bench import run_bench
     from harness._context import BenchConfig
     from harness.cases import CASES
 
+    chosen = CASES
+    if case:
+        known = {c.name for c in CASES}
+        unknown = [name for name in case if name not in known]
+        if unknown:
+            Console(stderr=True).print(
+                f"[red]error:[/] case={unknown[0]!r} is unknown; use one of {sorted(known)}"
+            )
+            raise typer.Exit(2)
+        chosen = tuple(c for c in CASES if c.name in case)
     config = BenchConfig.for_mode(quick=quick, out=out, seed=seed)
-    raise typer.Exit(run_bench(config, CASES, Console(log_path=False)))
+    if self_check:
+        from harness.selfcheck import run_self_check
+
+        raise typer.Exit(run_self_check(config, Console(log_path=False)))
+    raise typer.Exit(run_bench(config, chosen, Console(log_path=False)))
 
 
 @app.command()
@@ -108,6 +135,29 @@ def load(
         Console(stderr=True).print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
     raise typer.Exit(run_load(config, Console()).exit_code)
+
+
+@app.command()
+def fleet(
+    out: Annotated[Path, typer.Option(help="Where logs and fleet.json go.")] = Path("fleet-out"),
+    duration: Annotated[
+        float, typer.Option(help="Seconds of load: the kill at 1/4, the brownout at 1/2.")
+    ] = 60.0,
+    users: Annotated[int, typer.Option(help="Locust users over all instances.")] = 30,
+    interval: Annotated[float, typer.Option(help="The controllers' check interval, seconds.")] = 4.0,
+    threshold: Annotated[int, typer.Option(help="Failed checks in a row that roll back.")] = 2,
+) -> None:
+    """Three instances, PostgreSQL, Prometheus, two controllers, Locust; exit 0 if every bound holds."""
+    from harness._engines import EngineError
+    from harness.fleet import FleetConfig, run_fleet
+
+    config = FleetConfig(out=out, duration_s=duration, users=users, interval_s=interval, threshold=threshold)
+    try:
+        result = run_fleet(config, Console())
+    except EngineError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(0 if result.ok else 1)
 
 
 def main() -> None:

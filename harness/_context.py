@@ -40,6 +40,14 @@ class BenchConfig:
         split_keys: keys hashed for the split uniformity test.
         memory_peers: also measure the openai SDK and plain httpx in the memory case (5 more probes).
         rollback_interval_s: the controller's evaluation interval in the rollback case.
+        scale_levels: concurrency levels of the scale case, ascending (the last is the stall claim's).
+        scale_rounds: runs per client and level in the scale case (mirrored order, medians).
+        scale_min_files: transfers per run at least: low levels repeat their batch until they reach it,
+            so every level's stall percentiles rest on enough ticks.
+        scale_memory_full: probe memory at every scale level for every client; otherwise ours at the
+            top level only.
+        scale_file_size: size of each file the scale case moves.
+        scale_extras: also run curl (a process per transfer) and ours on uvloop in the scale curves.
     """
 
     quick: bool
@@ -55,6 +63,12 @@ class BenchConfig:
     split_keys: int = 1_000_000
     memory_peers: bool = False
     rollback_interval_s: float = 2.0
+    scale_levels: tuple[int, ...] = (8, 150)
+    scale_rounds: int = 2
+    scale_min_files: int = 32
+    scale_memory_full: bool = False
+    scale_file_size: int = MB // 2
+    scale_extras: bool = False
 
     @classmethod
     def for_mode(cls, *, quick: bool, out: Path, seed: int = 0) -> BenchConfig:
@@ -70,6 +84,12 @@ class BenchConfig:
             files_per_level=128,
             memory_peers=True,
             flaky_uploads=1500,
+            scale_levels=(1, 8, 32, 64, 150),
+            scale_rounds=4,
+            scale_min_files=64,
+            scale_memory_full=True,
+            scale_file_size=2 * MB,
+            scale_extras=True,
         )
 
 

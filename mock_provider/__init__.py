@@ -8,7 +8,7 @@ Chaos rules (see `Rule`) match requests by provider, operation and method, fire 
 and apply one effect: latency, an error status in the provider's own shape, a TCP reset, a partial body,
 malformed JSON, a slow body, a hang, a lost response, or an error status after the upload was stored
 (``stored_then_error``). Shipped profiles: ``calm``, ``realistic``,
-``flaky``, ``brownout``, ``outage``. The same seed and request order give the same faults.
+``flaky``, ``brownout``, ``outage``, ``stalls``. The same seed and request order give the same faults.
 
 Every provider request is journaled (``journal.jsonl`` in the data directory, served by ``/_journal``):
 provider, operation, status, bytes in and out, SHA-256 of the upload, file id, fault, timings.

@@ -38,8 +38,8 @@ class MockProvider:
     the client's own CPU work would slow the server down and show up as provider latency.
 
     Args:
-        profile: a shipped profile name (``calm``, ``realistic``, ``flaky``, ``brownout``, ``outage``) or
-            a path to a TOML profile.
+        profile: a shipped profile name (``calm``, ``realistic``, ``flaky``, ``brownout``, ``outage``,
+            ``stalls``) or a path to a TOML profile.
         seed: seeds the chaos and the file ids; the same seed and request order give the same faults.
         data_dir: where uploaded bytes are kept; None makes a temporary directory, removed on exit.
         host, port: where to listen; port 0 picks a free one.

@@ -12,11 +12,12 @@ from harness.cases._judge import measure_judge
 from harness.cases._memory import measure_memory
 from harness.cases._overhead import measure_overhead
 from harness.cases._rollback import measure_rollback
+from harness.cases._scale import measure_scale
 from harness.cases._singleflight import measure_single_flight
 from harness.cases._split import measure_split
 from harness.cases._stall import measure_stall
 from harness.cases._throughput import measure_throughput
-from harness.cases._timeouts import measure_timeouts
+from harness.cases._timeouts import measure_stalls, measure_timeouts
 from harness.cases._traversal import measure_traversal
 
 __all__ = ["CASES"]
@@ -31,11 +32,23 @@ CASES: tuple[Case, ...] = (
     Case("stall", ("no-blocking.p99", "no-blocking.max"), measure_stall),
     Case(
         "throughput",
-        ("throughput.ratio", "latency.p50-drop", "latency.p99-drop", "timeouts.rate"),
+        (
+            "throughput.ratio",
+            "latency.p50-drop",
+            "latency.p99-drop",
+            "scale.curl-speed",
+            "scale.curl-cpu",
+        ),
         measure_throughput,
     ),
+    Case("scale", ("scale.stall-p99-150", "scale.lead"), measure_scale),
     Case("fallback", ("fallback.rate", "fallback.duplicates"), measure_fallback),
     Case("rollback", ("rollback.detect",), measure_rollback),
+    Case("stalls", ("timeouts.rate",), measure_stalls),
     Case("timeouts", ("timeouts.reduction",), measure_timeouts),
-    Case("memory", ("mem-upload.peak", "mem-upload.reduction", "mem-download.flat"), measure_memory),
+    Case(
+        "memory",
+        ("mem-upload.peak", "mem-upload.bar", "mem-upload.reduction", "mem-download.flat"),
+        measure_memory,
+    ),
 )

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness._context import API_KEY, BenchContext
 from llmfiles import LLMFilesError
@@ -20,7 +21,15 @@ from llmfiles.observe import ErrorKind, classify_error
 from llmfiles.providers import provider_by_name
 from llmfiles.transfer import AsyncFilesClient, TransferSettings
 
-__all__ = ["TIMEOUT_S", "BatchResult", "base_url", "is_timeout", "run_async_batch", "run_legacy_batch"]
+__all__ = [
+    "TIMEOUT_S",
+    "BatchResult",
+    "base_url",
+    "is_timeout",
+    "run_async_batch",
+    "run_legacy_batch",
+    "settled_journal",
+]
 
 #: Read/write timeout both arms get in every case (seconds); chaos hangs end here.
 TIMEOUT_S = 10.0
@@ -66,15 +75,16 @@ async def run_async_batch(
     purpose: str = "file-extract",
     retries: int = 3,
     timeout_s: float = TIMEOUT_S,
+    client_class: type[AsyncFilesClient] = AsyncFilesClient,
 ) -> BatchResult:
-    """Upload `paths` through one `AsyncFilesClient` with at most `concurrency` in flight."""
+    """Upload `paths` through one `client_class` client with at most `concurrency` in flight."""
 
     result = BatchResult("async", concurrency)
     settings = TransferSettings(
         read_timeout=timeout_s, write_timeout=timeout_s, max_concurrency=concurrency, retries=retries
     )
     gate = asyncio.Semaphore(concurrency)
-    async with AsyncFilesClient(
+    async with client_class(
         provider_by_name(provider), api_key=API_KEY, base_url=base_url(ctx, provider), settings=settings
     ) as client:
 
@@ -131,3 +141,19 @@ async def run_legacy_batch(
     await asyncio.to_thread(run_all)
     result.seconds = ctx.clock() - started
     return result
+
+
+async def settled_journal(
+    ctx: BenchContext, *, quiet_s: float = 0.1, timeout_s: float = 5.0
+) -> list[dict[str, Any]]:
+    """The mock's journal once it stops growing: it writes an entry after the exchange's last byte,
+    which can be a moment after the client saw the answer (or gave up on it)."""
+    deadline = ctx.clock() + timeout_s
+    entries: list[dict[str, Any]] = await asyncio.to_thread(ctx.mock.journal)
+    while ctx.clock() < deadline:
+        await asyncio.sleep(quiet_s)
+        again: list[dict[str, Any]] = await asyncio.to_thread(ctx.mock.journal)
+        if len(again) == len(entries):
+            return again
+        entries = again
+    return entries

@@ -6,18 +6,19 @@ import asyncio
 
 from harness._context import BenchContext
 from harness._lost import find_lost
-from harness.cases._arms import run_async_batch
+from harness.cases._arms import run_async_batch, settled_journal
+from harness.cases._seams import REAL, Seams
 from harness.report._verdict import Measurement
 
 __all__ = ["measure_concurrency"]
 
 
-async def measure_concurrency(ctx: BenchContext) -> list[Measurement]:
+async def measure_concurrency(ctx: BenchContext, *, seams: Seams = REAL) -> list[Measurement]:
     count = ctx.config.concurrent_uploads
     paths = [ctx.files.get(32 * 1024 + i, f"conc-{i}.txt") for i in range(count)]
     await asyncio.to_thread(ctx.mock.reset)
-    batch = await run_async_batch(ctx, paths, concurrency=count)
-    journal = await asyncio.to_thread(ctx.mock.journal)
+    batch = await run_async_batch(ctx, paths, concurrency=count, client_class=seams.client)
+    journal = await settled_journal(ctx)
     lost = find_lost(batch.done, journal)
     detail = {
         "uploads": count,

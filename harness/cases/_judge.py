@@ -42,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness._context import BenchContext
+from harness.cases._seams import REAL, LatencyVerdict, Seams
 from harness.report._verdict import Measurement
 from llmfiles.rollout import (
     DEFAULT_GATES,
@@ -133,12 +134,19 @@ def load_recording(path: Path = DATA) -> dict[str, _Array]:
     return {arm: np.asarray(data[arm], dtype=np.float64) for arm in ("async", "legacy")}
 
 
-def _fails(control: _Array, candidate: _Array, gate: StageGate, confidence: float, spend: bool) -> bool:
+def _fails(
+    control: _Array,
+    candidate: _Array,
+    gate: StageGate,
+    confidence: float,
+    spend: bool,
+    judge: LatencyVerdict = latency_verdict,
+) -> bool:
     # As the gates do: too few calls cannot roll back, and a look is judged at `look_confidence`.
     if len(candidate) < _MIN_SAMPLES:
         return False
     look = look_confidence(confidence, len(candidate), gate.min_uploads) if spend else confidence
-    verdict = latency_verdict(control, candidate, tolerance=gate.max_latency_ratio, confidence=look)
+    verdict = judge(control, candidate, tolerance=gate.max_latency_ratio, confidence=look)
     return verdict is JudgeVerdict.FAIL
 
 
@@ -150,6 +158,7 @@ def simulate_stage(
     slowdown: float = 1.0,
     confidence: float = _CONFIDENCE,
     spend: bool = True,
+    judge: LatencyVerdict = latency_verdict,
 ) -> StageOutcome:
     """One stage under the controller's rule, both arms drawn from `pool`, the candidate's x `slowdown`.
 
@@ -168,13 +177,13 @@ def simulate_stage(
         else:
             step = (schedule.candidate - offset) * share + offset
             upto = (round(step * schedule.control / schedule.candidate), round(step))
-        whole = _fails(control[: upto[0]], candidate[: upto[1]], schedule.gate, confidence, spend)
+        whole = _fails(control[: upto[0]], candidate[: upto[1]], schedule.gate, confidence, spend, judge)
         judged += 1
         recent_calls = upto[1] - previous[1]
         recent = False
         if schedule.recent and recent_calls >= _MIN_SAMPLES:
             window = (control[previous[0] : upto[0]], candidate[previous[1] : upto[1]])
-            recent = _fails(*window, schedule.gate, confidence, spend)
+            recent = _fails(*window, schedule.gate, confidence, spend, judge)
             judged += 1
         previous = upto
         if whole or recent:
@@ -194,28 +203,32 @@ def rollback_rate(
     slowdown: float = 1.0,
     seed: int = 0,
     confidence: float = _CONFIDENCE,
+    judge: LatencyVerdict = latency_verdict,
 ) -> float:
     """The share of `stages` simulated stages that roll back (a fraction)."""
     rng = np.random.default_rng(seed)
     outcomes = [
-        simulate_stage(rng, pool, schedule, slowdown=slowdown, confidence=confidence) for _ in range(stages)
+        simulate_stage(rng, pool, schedule, slowdown=slowdown, confidence=confidence, judge=judge)
+        for _ in range(stages)
     ]
     return sum(outcome.rolled_back for outcome in outcomes) / stages
 
 
-def _figures(stages: int, seed: int) -> dict[str, dict[str, float]]:
+def _figures(stages: int, seed: int, judge: LatencyVerdict) -> dict[str, dict[str, float]]:
     pool = load_recording()["async"]
     return {
         schedule.name: {
-            f"x{slowdown:g}": rollback_rate(pool, schedule, stages=stages, slowdown=slowdown, seed=seed)
+            f"x{slowdown:g}": rollback_rate(
+                pool, schedule, stages=stages, slowdown=slowdown, seed=seed, judge=judge
+            )
             for slowdown in (1.0, 1.2, 1.5)
         }
         for schedule in SCHEDULES
     }
 
 
-async def measure_judge(ctx: BenchContext) -> list[Measurement]:
-    figures = await asyncio.to_thread(_figures, STAGES, ctx.config.seed)
+async def measure_judge(ctx: BenchContext, *, seams: Seams = REAL) -> list[Measurement]:
+    figures = await asyncio.to_thread(_figures, STAGES, ctx.config.seed, seams.latency_verdict)
     detail = {
         "stages_per_figure": STAGES,
         "confidence": _CONFIDENCE,

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness._context import MB, BenchContext
+from harness.cases._seams import REAL, Seams
 from harness.report._series import MemoryPoint, PeerFigure
 from harness.report._verdict import Measurement
 
@@ -32,8 +34,14 @@ async def probe(
     purpose: str = "batch",
     file: Path | None = None,
     file_id: str | None = None,
+    files: Sequence[Path] = (),
+    file_ids: Sequence[str] = (),
 ) -> tuple[int, str]:
-    """Run one probe subprocess; return (peak bytes, its result: a file id or a path)."""
+    """Run one probe subprocess; return (peak bytes, its result: a file id or a path).
+
+    `files` / `file_ids` (several) move them all at once, for the scale case's clients; `file` /
+    `file_id` move one.
+    """
     trace = ctx.workdir / f"memray-{client}-{op}.bin"
     trace.unlink(missing_ok=True)
     dest = ctx.workdir / f"dl-{client}"
@@ -59,10 +67,10 @@ async def probe(
         "--max-bytes",
         str(max(ctx.config.memory_sizes)),
     ]
-    if file is not None:
-        args += ["--file", str(file)]
-    if file_id is not None:
-        args += ["--file-id", file_id]
+    for path in [*([file] if file is not None else []), *files]:
+        args += ["--file", str(path)]
+    for one_id in [*([file_id] if file_id is not None else []), *file_ids]:
+        args += ["--file-id", one_id]
     process = await asyncio.create_subprocess_exec(
         *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
@@ -85,17 +93,21 @@ def _mb(value: int) -> float:
     return value / MB
 
 
-async def measure_memory(ctx: BenchContext) -> list[Measurement]:
-    """Baseline/variant pairs per size for upload and download, then peers at 50 MB."""
+async def measure_memory(ctx: BenchContext, *, seams: Seams = REAL) -> list[Measurement]:
+    """Baseline/variant pairs per size for upload and download, then peers at 50 MB.
+
+    `seams` names the probe clients that play the async arm (the self-check's broken variants)."""
     sizes = ctx.config.memory_sizes
     peaks: dict[tuple[str, str, int], int] = {}
+    plays = {"legacy": ("legacy", "legacy"), "async": (seams.memory_upload, seams.memory_download)}
     for size in sizes:
         await asyncio.to_thread(ctx.mock.reset)
         path = ctx.files.get(size)
         for arm in ("legacy", "async"):
-            peak, file_id = await probe(ctx, arm, "upload", file=path)
+            uploader, downloader = plays[arm]
+            peak, file_id = await probe(ctx, uploader, "upload", file=path)
             peaks[(arm, "upload", size)] = peak
-            peak, _ = await probe(ctx, arm, "download", file_id=file_id)
+            peak, _ = await probe(ctx, downloader, "download", file_id=file_id)
             peaks[(arm, "download", size)] = peak
         if size == PEER_SIZE and ctx.config.memory_peers:
             await _peers(ctx, path, size, peaks)
@@ -109,6 +121,7 @@ async def measure_memory(ctx: BenchContext) -> list[Measurement]:
     downloads = {f"{s // MB} MB": round(_mb(peaks[("async", "download", s)]), 2) for s in sizes}
     return [
         Measurement("mem-upload.peak", _mb(async_up), {"async_mb": _mb(async_up), "size_mb": at // MB}, note),
+        Measurement("mem-upload.bar", _mb(async_up), {"async_mb": _mb(async_up), "size_mb": at // MB}, note),
         Measurement(
             "mem-upload.reduction",
             (1 - async_up / legacy_up) * 100,

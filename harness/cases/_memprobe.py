@@ -23,15 +23,17 @@ from typing import Any
 import memray
 
 from harness._context import API_KEY
+from harness.cases._peers import DOWNLOADERS, UPLOADERS, open_peer
 from llmfiles.providers import ProviderSpec, provider_by_name
 
 __all__ = ["CLIENTS", "bench_spec", "main"]
 
 # Peers are included where the DESIGN.md figures table has a row for them, so the report can put our
-# numbers next to the same clients measured the same way in the same run.
+# numbers next to the same clients measured the same way in the same run. The scale case's clients
+# (`harness.cases._peers`, async, several files at once) follow.
 CLIENTS = {
-    "upload": ("legacy", "async", "openai-path", "openai-fileobj", "httpx-fileobj"),
-    "download": ("legacy", "async", "openai-content", "httpx-stream"),
+    "upload": ("legacy", "async", "openai-path", "openai-fileobj", "httpx-fileobj", *UPLOADERS),
+    "download": ("legacy", "async", "openai-content", "httpx-stream", *DOWNLOADERS),
 }
 
 
@@ -115,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", required=True, help="the mock provider's root URL")
     parser.add_argument("--provider", default="glm")
     parser.add_argument("--purpose", default="batch")
-    parser.add_argument("--file", help="file to upload")
-    parser.add_argument("--file-id", help="provider file id to download")
+    parser.add_argument("--file", action="append", default=[], help="file to upload (scale clients: repeat)")
+    parser.add_argument(
+        "--file-id", action="append", default=[], help="provider file id to download (scale clients: repeat)"
+    )
     parser.add_argument("--dest", help="download directory")
     parser.add_argument("--max-bytes", type=int, default=0)
     parser.add_argument("--trace", required=True, help="memray capture file to write")
@@ -126,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     if (args.op == "upload" and not args.file) or (args.op == "download" and not args.file_id):
         parser.error(f"op={args.op!r} needs --file (upload) or --file-id (download)")
     dest = Path(args.dest) if args.dest else Path(tempfile.mkdtemp(prefix="memprobe-"))
+    if args.client in (*UPLOADERS, *DOWNLOADERS):
+        return _scale(args, dest)
     upload, download = _clients(args, dest)
     # A service has made uploads before the one we measure: pools, executor threads (an 8 MB stack each,
     # which memray counts), lazy imports all exist. One small upload first gives every client that state.
@@ -135,10 +141,38 @@ def main(argv: list[str] | None = None) -> int:
     warm.unlink()
     started = time.perf_counter()
     with memray.Tracker(args.trace, file_format=memray.FileFormat.AGGREGATED_ALLOCATIONS):
-        outcome = upload(Path(args.file)) if args.op == "upload" else download(args.file_id)
+        outcome = upload(Path(args.file[0])) if args.op == "upload" else download(args.file_id[0])
+    _print(args, started, outcome)
+    return 0
+
+
+def _print(args: argparse.Namespace, started: float, outcome: object) -> None:
     seconds = time.perf_counter() - started
     peak = memray.FileReader(args.trace).metadata.peak_memory
     print(json.dumps({"peak_bytes": peak, "seconds": seconds, "result": str(outcome)}))
+
+
+def _scale(args: argparse.Namespace, dest: Path) -> int:
+    """A scale-case client moving every ``--file`` (or ``--file-id``) at once on one event loop."""
+    warm = dest / "warm-up.jsonl"
+    warm.write_bytes(b'{"warm": true}\n')
+    with asyncio.Runner() as runner:
+        opened = open_peer(
+            args.client, _base(args), spec=bench_spec(args.provider, args.max_bytes), warm=warm
+        )
+        peer = runner.run(opened.__aenter__())
+
+        async def transfer_all() -> list[object]:
+            if args.op == "upload":
+                return list(await asyncio.gather(*(peer.upload(Path(p)) for p in args.file)))
+            return list(await asyncio.gather(*(peer.download(i, dest) for i in args.file_id)))
+
+        started = time.perf_counter()
+        with memray.Tracker(args.trace, file_format=memray.FileFormat.AGGREGATED_ALLOCATIONS):
+            outcome = runner.run(transfer_all())
+        runner.run(opened.__aexit__(None, None, None))
+    warm.unlink()
+    _print(args, started, outcome[0])
     return 0
 
 

@@ -17,6 +17,7 @@ import time
 
 from harness._context import API_KEY, MB, BenchContext
 from harness.cases._arms import base_url
+from harness.cases._seams import REAL, Seams
 from harness.report._verdict import Measurement
 from llmfiles.observe import Event, Recorder, RolloutMetrics, hash_key
 from llmfiles.providers import KIMI
@@ -50,11 +51,11 @@ def bookkeeping_cpu_s(repeats: int, recorder: Recorder, metrics: RolloutMetrics)
     return (time.thread_time() - started) / repeats
 
 
-async def measure_overhead(ctx: BenchContext) -> list[Measurement]:
+async def measure_overhead(ctx: BenchContext, *, seams: Seams = REAL) -> list[Measurement]:
 
     paths = [ctx.files.get(MB, f"overhead-{i}.txt") for i in range(_UPLOADS)]
     await asyncio.to_thread(ctx.mock.reset)
-    recorder, metrics = Recorder(), RolloutMetrics()
+    recorder, metrics = seams.recorder(), RolloutMetrics()
     bookkeeping_cpu_s(_REPEATS, recorder, metrics)  # warm-up: label children, caches, first allocations
     upload_cpu = bookkeeping = 0.0
     async with AsyncFilesClient(KIMI, api_key=API_KEY, base_url=base_url(ctx, "kimi")) as client:

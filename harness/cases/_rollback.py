@@ -26,12 +26,13 @@ from typing import Any
 from harness._context import API_KEY, BenchContext
 from harness._wiring import StaticFlags, make_dispatcher
 from harness.cases._arms import TIMEOUT_S, base_url
+from harness.cases._seams import REAL, Seams
 from harness.report._series import TimelinePoint
 from harness.report._verdict import Measurement
 from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import Event, Recorder
 from llmfiles.providers import KIMI
-from llmfiles.rollout import DEFAULT_GATES, FlagState, OverridableFlagSource, RolloutController
+from llmfiles.rollout import DEFAULT_GATES, FlagState, OverridableFlagSource
 from llmfiles.transfer import AsyncFilesClient, TransferSettings
 
 __all__ = ["BROWNOUT_RULES", "measure_rollback", "timeline_by_start"]
@@ -78,14 +79,14 @@ def timeline_by_start(
     return points, after
 
 
-async def measure_rollback(ctx: BenchContext) -> list[Measurement]:
+async def measure_rollback(ctx: BenchContext, *, seams: Seams = REAL) -> list[Measurement]:
 
     await asyncio.to_thread(ctx.mock.reset)
     await asyncio.to_thread(ctx.mock.set_profile, "calm")
     interval = ctx.config.rollback_interval_s
     recorder = Recorder(window_s=600)
     flags = OverridableFlagSource(StaticFlags(FlagState(enabled=True, percent=50.0)))
-    controller = RolloutController(
+    controller = seams.controller(
         recorder=recorder, flags=flags, interval_s=interval, gates=DEFAULT_GATES.with_soak(0)
     )
     while controller.current_stage() != _STAGE:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from llmfiles import ConfigError
-from llmfiles.observe import Arm, Event, Recorder, read_events
-from llmfiles.rollout import LOAD_RUN_GATES, GateContext, GateVerdict, LatencySamples, evaluate
+from llmfiles.observe import Arm, Event, LatencySamples, Recorder, read_events
+from llmfiles.rollout import LOAD_RUN_GATES, GateContext, GateVerdict, evaluate
 
 __all__ = ["EXIT_CODES", "stage_name", "verdict_from_events", "verdict_on"]
 

@@ -122,6 +122,48 @@ def _timeline(data: Collected, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+_SCALE_PANELS = (
+    ("stall_p99_ms", "p99 loop stall (ms)"),
+    ("stall_max_ms", "max loop stall (ms)"),
+    ("wall_s", "wall per batch (s)"),
+    ("cpu_s_per_gb", "CPU s per GB"),
+    ("peak_mb_per_transfer", "peak MB per transfer"),
+)
+
+
+def _scale_curves(data: Collected, path: Path) -> Path | None:
+    """Ours against the peers per concurrency level: one row per operation, one column per figure."""
+    if not data.scale:
+        return None
+    ops = [op for op in ("upload", "download") if any(p.op == op for p in data.scale)]
+    colors = {client: f"C{i}" for i, client in enumerate(sorted({p.client for p in data.scale}))}
+    fig = Figure(figsize=(4 * len(_SCALE_PANELS), 3.6 * len(ops)))
+    axes = fig.subplots(len(ops), len(_SCALE_PANELS), squeeze=False)
+    for row, op in enumerate(ops):
+        for column, (figure, label) in enumerate(_SCALE_PANELS):
+            ax = axes[row][column]
+            lines: dict[str, list[tuple[int, float]]] = defaultdict(list)
+            for point in data.scale:
+                value = getattr(point, figure)
+                if point.op == op and value is not None:
+                    lines[point.client].append(
+                        (point.concurrency, value if figure.startswith("peak") else value[0])
+                    )
+            for client, points in sorted(lines.items()):
+                points.sort()
+                style = "-o" if client.startswith("ours") else "--."
+                ax.plot(
+                    [c for c, _ in points], [v for _, v in points], style, color=colors[client], label=client
+                )
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("transfers requested at once")
+            ax.set_title(f"{op}: {label}", fontsize=9)
+            ax.grid(True, alpha=0.3)
+            if figure == "wall_s":  # the one panel every client (curl too) is on
+                ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def draw_all(data: Collected, out_dir: Path) -> list[Path]:
     """Draw every plot that has data into `out_dir`; return the files written, in a stable order."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -130,5 +172,6 @@ def draw_all(data: Collected, out_dir: Path) -> list[Path]:
         _memory(data, out_dir / "memory_vs_size.png"),
         _throughput(data, out_dir / "throughput_vs_concurrency.png"),
         _timeline(data, out_dir / "rollback_timeline.png"),
+        _scale_curves(data, out_dir / "scale_curves.png"),
     ]
     return [path for path in drawn if path is not None]

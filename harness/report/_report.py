@@ -112,18 +112,68 @@ def _markdown(
             "",
             "## Peers in the same run",
             "",
-            "| peer | figure | theirs | ours | ours/theirs |",
-            "|---|---|---|---|---|",
+            "Both sides of a row ran the same number of rounds, taking turns in mirrored order (ours, "
+            "theirs, theirs, ours, ...) on the same files; each figure is the median of the per-round "
+            "figures, with the range over the rounds in brackets.",
+            "",
+            "| peer | figure | rounds | theirs | ours | ours/theirs |",
+            "|---|---|---|---|---|---|",
         ]
         for peer in data.peers:
             lines.append(
-                f"| {peer.peer} | {peer.figure} | {peer.theirs:.3g} {peer.unit} "
-                f"| {peer.ours:.3g} {peer.unit} | {peer.ratio:.3g} |"
+                f"| {peer.peer} | {peer.figure} | {peer.rounds} "
+                f"| {peer.theirs:.3g} {peer.unit}{_range(peer.theirs_range)} "
+                f"| {peer.ours:.3g} {peer.unit}{_range(peer.ours_range)} | {peer.ratio:.3g} |"
             )
+    lines += _scale_section(data)
     if plots:
         lines += ["", "## Plots", ""]
         lines += [f"![{path.stem}]({path.name})" for path in plots]
     return "\n".join(lines) + "\n"
+
+
+def _range(bounds: tuple[float, float] | None) -> str:
+    return "" if bounds is None else f" ({bounds[0]:.3g}-{bounds[1]:.3g})"
+
+
+def _spread(value: tuple[float, float, float] | None, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    median, low, high = value
+    return f"{median:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def _scale_section(data: Collected) -> list[str]:
+    """The curves as a table: one row per operation, level and client, timed figures beside memory."""
+    timed = [p for p in data.scale if p.wall_s is not None]
+    if not timed:
+        return []
+    memory = {(p.op, p.concurrency, p.client): p.peak_mb_per_transfer for p in data.scale if p.wall_s is None}
+    rounds = max(p.rounds for p in timed)
+    lines = [
+        "",
+        "## Scale: ours against the peers at each concurrency level",
+        "",
+        f"Each level N requests N transfers of the same files at once, batch after batch, next to a 5 ms "
+        f"ticker on the same loop. Every client runs {rounds} rounds in mirrored order (ours, peers..., "
+        "peers reversed, ours, ...), the mock reset before every upload run, each client with its "
+        "library's defaults (ours: `TransferSettings()`). Figures are the median over the rounds with "
+        "the range (min-max) in brackets; wall is seconds per batch of N; CPU is this process's (curl: "
+        "its processes') CPU seconds per GB moved; peak memory is memray's high-water mark in a fresh "
+        "process divided by the transfers in flight at once. Timing figures move with the machine's load: "
+        "compare clients within one run, not across runs.",
+        "",
+        "| op | N | client | p99 stall ms | max stall ms | wall s | CPU s/GB | peak MB/transfer | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in sorted(timed, key=lambda p: (p.op != "upload", p.concurrency)):
+        peak = memory.get((p.op, p.concurrency, p.client))
+        lines.append(
+            f"| {p.op} | {p.concurrency} | {p.client} | {_spread(p.stall_p99_ms)} "
+            f"| {_spread(p.stall_max_ms)} | {_spread(p.wall_s, 3)} | {_spread(p.cpu_s_per_gb, 2)} "
+            f"| {'-' if peak is None else f'{peak:.2f}'} | {p.errors} |"
+        )
+    return lines
 
 
 def write_report(
@@ -151,6 +201,9 @@ def write_report(
                 "theirs": p.theirs,
                 "ours": p.ours,
                 "ratio": p.ratio,
+                "rounds": p.rounds,
+                "theirs_range": p.theirs_range,
+                "ours_range": p.ours_range,
             }
             for p in data.peers
         ],

@@ -53,9 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--flags",
-        type=Path,
         default=None,
-        help="flag file (.json/.toml) whose percentage rules, re-read live",
+        help="flag file (.json/.toml) or a fleet's postgresql:// URL whose percentage rules, followed live",
     )
     parser.add_argument(
         "--token",
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             registry=args.registry,
             keep_files=args.keep_files,
             keep_bytes=int(args.keep_mb * _MIB),
-            flags_path=args.flags,
+            flags=args.flags,
             token=token,
             max_spools=args.max_spools,
             header_timeout_s=args.header_timeout,

@@ -81,8 +81,10 @@ class ServiceConfig:
         transfer: the async arm's client settings; by default from ``LLMFILES_MAX_RETRIES``,
             ``LLMFILES_TIMEOUT_S`` and ``LLMFILES_MAX_CONCURRENCY`` (or their ``ASYNC_UPLOAD_*`` names),
             as `load_transfer_settings` reads them; a bad value raises `ConfigError`.
-        flags_path: a JSON/TOML flag file (`llmfiles.rollout.FileFlagSource`) whose percentage rules
-            instead of `percent` while the service runs; a load run rewrites it to switch phases.
+        flags: a JSON/TOML flag file (`llmfiles.rollout.FileFlagSource`) or a ``postgresql://`` URL (a
+            fleet's `llmfiles.fleet.PostgresFlagSource`) whose percentage rules instead of `percent`
+            while the service runs; a load run rewrites the file to switch phases, a fleet's controller
+            the row to roll every instance back.
         token: the bearer token every request but ``/healthz`` must present (at least 16 characters;
             ``python -m harness.service`` generates one when none is given). Never logged.
         max_spools: request bodies on local disk at once; more uploads wait for a slot (for at most
@@ -111,7 +113,7 @@ class ServiceConfig:
     max_files: int = DEFAULT_MAX_FILES
     max_bytes: int = DEFAULT_MAX_BYTES
     transfer: TransferSettings = field(default_factory=load_transfer_settings)
-    flags_path: Path | None = None
+    flags: str | None = None
     token: str = field(default="", repr=False)
     max_spools: int = DEFAULT_MAX_SPOOLS
     header_timeout_s: float = 10.0

@@ -23,13 +23,13 @@ from harness.service._config import ARM_HEADER, ServiceConfig
 from harness.service._dedup import QuotaGuard, RegistryMetrics, clean_pass
 from harness.service._ledger import Ledger
 from harness.service._spool import SpoolSlots
+from llmfiles.fleet import PostgresFlagSource, open_flag_source
 from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import EventLog, Recorder, RolloutMetrics
 from llmfiles.providers import KIMI
 from llmfiles.registry import UploadRegistry
 from llmfiles.rollout import (
     Dispatcher,
-    FileFlagSource,
     FlagSource,
     FlagState,
     OverridableFlagSource,
@@ -116,14 +116,15 @@ class Lifespan:
         recorder = Recorder(window_s=3600)
         metrics = RolloutMetrics()
         stage = FlagState(enabled=True, percent=config.percent)
-        # A flag file lets a load run move the stage while the service runs (its control/candidate phases).
+        # A flag file lets a load run move the stage while the service runs (its control/candidate phases);
+        # a fleet's database lets its controller roll every instance back at once.
         source: FlagSource = (
-            StaticFlags(stage)
-            if config.flags_path is None
-            else FileFlagSource(config.flags_path, default=stage)
+            StaticFlags(stage) if config.flags is None else open_flag_source(config.flags, default=stage)
         )
         flags = OverridableFlagSource(source)
         async with contextlib.AsyncExitStack() as stack:
+            if isinstance(source, PostgresFlagSource):
+                stack.callback(source.close)
             events = stack.enter_context(EventLog(config.events_path))
             ledger = stack.enter_context(Ledger(config.ledger_path))
             client, legacy = make_clients(config)

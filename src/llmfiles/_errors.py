@@ -20,9 +20,11 @@ by meaning and still see the cause::
     ├── IntegrityError               the bytes arrived but their size or SHA-256 does not match
     ├── UploadMayExistError          an upload's answer was lost and whether it was stored is not settled
     ├── UnsafeFilenameError          a name would escape the target directory or cannot be made safe
-    └── RegistryError                the upload registry's database failed or refused an operation
-        ├── ReferenceCountError      a reference was released that was never taken
-        └── ClaimLostError           an upload claim ran out its lease and another worker took over
+    ├── RegistryError                the upload registry's database failed or refused an operation
+    │   ├── ReferenceCountError      a reference was released that was never taken
+    │   └── ClaimLostError           an upload claim ran out its lease and another worker took over
+    └── SharedStateError             the fleet's shared flags/state (PostgreSQL) or figures (Prometheus)
+                                     could not be read or written
 
 `TransportError` and its subclasses are the errors a rollout may fall back on: the provider never gave a
 verdict, so trying the other arm is safe once the dispatcher has checked no file was stored.
@@ -44,6 +46,7 @@ __all__ = [
     "ReferenceCountError",
     "RegistryError",
     "ServerError",
+    "SharedStateError",
     "TransferIncompleteError",
     "TransferTimeoutError",
     "TransportError",
@@ -189,3 +192,11 @@ class ClaimLostError(RegistryError):
     def __init__(self, message: str, *, file_id: str) -> None:
         super().__init__(message)
         self.file_id = file_id
+
+
+class SharedStateError(LLMFilesError, ConnectionError):
+    """The fleet's shared store (PostgreSQL flags, state, lease) or its metrics server (Prometheus) failed.
+
+    Instances keep routing by the last flags they saw; a controller that cannot read the figures holds and
+    says why. The message names the server (password masked); the driver's error is the ``__cause__``.
+    """

@@ -14,3 +14,9 @@ def test_a_bad_load_setting_exits_2_with_the_key_and_value() -> None:
     result = CliRunner().invoke(app, ["load", "--stage", "7"])
     assert result.exit_code == 2
     assert "stage=7.0" in result.output
+
+
+def test_an_unknown_case_exits_2_naming_it() -> None:
+    result = CliRunner().invoke(app, ["bench", "--case", "stall", "--case", "nope"])
+    assert result.exit_code == 2
+    assert "case='nope'" in result.output

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -6,6 +7,7 @@ from harness import find_lost
 from llmfiles.providers import GLM, KIMI, ProviderSpec
 from llmfiles.transfer import AsyncFilesClient
 from mock_provider import MockProvider
+from tests.mock_provider._helpers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +33,15 @@ async def _upload(
     return done
 
 
+def stored_uploads(mock: MockProvider, count: int) -> list[dict[str, Any]]:
+    """The journal once it holds `count` uploads: the mock writes an entry after the exchange ends."""
+    wait_for(lambda: len([e for e in mock.journal() if e["operation"] == "upload"]) >= count)
+    return mock.journal()
+
+
 async def test_real_uploads_are_all_found(mock: MockProvider, tmp_path: Path) -> None:
     done = await _upload(mock, tmp_path, 4)
-    report = find_lost(done, mock.journal())
+    report = find_lost(done, stored_uploads(mock, 4))
     assert report.ok
     assert report.checked == 4
 
@@ -42,7 +50,7 @@ async def test_a_missing_file_and_a_changed_hash_are_both_lost(mock: MockProvide
     done = await _upload(mock, tmp_path, 2)
     (first_id, first_sha), (second_id, _) = done
     claimed = [(first_id, first_sha), (second_id, "0" * 64), ("never-uploaded", first_sha)]
-    report = find_lost(claimed, mock.journal())
+    report = find_lost(claimed, stored_uploads(mock, 2))
     assert report.missing == ("never-uploaded",)
     assert set(report.mismatched) == {second_id}
     assert report.lost == 2
@@ -54,7 +62,7 @@ async def test_a_lost_response_still_counts_as_stored(mock: MockProvider, tmp_pa
     )
     # GLM batch: the adopted file is proven by its content (Kimi file-extract cannot be, within a second).
     done = await _upload(mock, tmp_path, 1, GLM)
-    journal = mock.journal()
+    journal = stored_uploads(mock, 1)
     assert any(entry["fault"] == "lost_response" for entry in journal)
     assert find_lost(done, journal).ok
 

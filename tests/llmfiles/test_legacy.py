@@ -17,6 +17,7 @@ from llmfiles import (
 )
 from llmfiles.legacy import LegacyFilesClient
 from llmfiles.transfer import UploadResult, sanitize_filename
+from tests.mock_provider._helpers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,8 @@ def test_upload_download_list_delete(mock: Any, tmp_path: Path) -> None:
     assert isinstance(result, UploadResult)
     assert (result.size, result.attempts, result.reconciled) == (source.stat().st_size, 1, False)
     assert result.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
-    journal = [e for e in mock.journal() if e["operation"] == "upload"]
+    # The mock journals an exchange after its last byte left: wait for the entry, do not race it.
+    journal = wait_for(lambda: [e for e in mock.journal() if e["operation"] == "upload"])
     assert journal[0]["sha256"] == result.sha256
     dest = tmp_path / "dest"
     dest.mkdir()

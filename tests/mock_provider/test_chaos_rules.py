@@ -17,7 +17,7 @@ from tests.mock_provider._helpers import KEY, cli_server
 
 
 def test_shipped_profiles_load() -> None:
-    assert profile_names() == ["brownout", "calm", "flaky", "outage", "realistic"]
+    assert profile_names() == ["brownout", "calm", "flaky", "outage", "realistic", "stalls"]
     for name in profile_names():
         assert isinstance(load_profile(name), Profile)
     assert load_profile("calm").rules == ()

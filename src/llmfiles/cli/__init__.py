@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
+from llmfiles.cli._control import control
 from llmfiles.cli._rollout import rollout_app
 from llmfiles.cli._transfer import EXIT_CODES
 from llmfiles.cli._transfer import register as register_transfer
 
 app = typer.Typer(no_args_is_help=True, epilog=f"upload, download: {EXIT_CODES}")
+rollout_app.command("control")(control)
 app.add_typer(rollout_app, name="rollout")
 register_transfer(app)
 

@@ -10,6 +10,7 @@ reported. Results go to stdout, errors and notes to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -26,7 +27,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from llmfiles._errors import ConfigError
+from llmfiles._errors import ConfigError, SharedStateError
+from llmfiles.fleet import (
+    PostgresFlagSource,
+    PostgresStateStore,
+    PrometheusFigures,
+    is_postgres_url,
+    open_state_store,
+)
 from llmfiles.observe import Comparison, Event, Recorder, configure_logging, read_events
 from llmfiles.rollout import (
     DEFAULT_GATES,
@@ -37,12 +45,12 @@ from llmfiles.rollout import (
     GateContext,
     GateTable,
     GateVerdict,
-    LatencySamples,
     OverridableFlagSource,
     RolloutController,
     RolloutSettings,
     RolloutState,
     StateStore,
+    WritableFlagSource,
     load_settings,
 )
 from llmfiles.rollout import evaluate as evaluate_gates
@@ -273,7 +281,14 @@ def status(state: StateOpt = None, flags: FlagsOpt = None, as_json: JsonOpt = Fa
 
 @rollout_app.command()
 def evaluate(
-    events: Annotated[Path, typer.Option("--events", help="EventLog JSONL file to judge.")],
+    events: Annotated[Path | None, typer.Option("--events", help="EventLog JSONL file to judge.")] = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option("--prometheus", help="Judge the whole fleet's figures from this Prometheus instead."),
+    ] = None,
+    selector: Annotated[
+        str, typer.Option("--selector", help='With --prometheus: label matchers, e.g. job="llmfiles".')
+    ] = "",
     stage: Annotated[
         str | None, typer.Option("--stage", help="Stage to judge (default: the current one).")
     ] = None,
@@ -287,9 +302,12 @@ def evaluate(
 
     Only this flag's events since the stage began (the state file says when) count; the time since then
     is the soak. A stage that is not the one running has no soak (0 s). --soak SECONDS sets the soak a
-    stage requires (load runs shrink it to their length).
+    stage requires (load runs shrink it to their length). With --prometheus instead of --events, the
+    figures are the whole fleet's since the stage began (or the last hour), read with PromQL.
     """
     try:
+        if (events is None) == (prometheus is None):
+            raise ConfigError("give exactly one of --events FILE and --prometheus URL")
         table = _gates(gates, soak)
         settings = load_settings()
         current = _load_state(StateStore(state if state is not None else settings.state_file))
@@ -299,24 +317,38 @@ def evaluate(
         gate = table.stage(name)
         now = time.time()
         since = _stage_start(current, name, now)
-        evidence = _Evidence.read(events, flag=settings.salt, since=since, now=now)
+        evidence = (
+            None if events is None else _Evidence.read(events, flag=settings.salt, since=since, now=now)
+        )
     except ConfigError as exc:
         raise _fail(exc) from exc
-    evidence.report(settings.salt)
+    if evidence is not None:
+        evidence.report(settings.salt)
     if since is None:
         _err().print(
             f"[yellow]note:[/yellow] stage {escape(name)} is not running (state: {escape(current.stage)}, "
             f"{current.status}): no soak counts"
         )
-    recorder = evidence.recorder(settings, now)
-    window = recorder.compare()
+    if evidence is None:
+        assert prometheus is not None
+        try:
+            with PrometheusFigures(prometheus, selector=selector) as figures:
+                span = min(figures.window_s, now - since if since else figures.window_s)
+                window, latencies = figures.compare(window_s=span), figures.latency_samples(window_s=span)
+        except (ConfigError, SharedStateError) as exc:
+            # No figures, no verdict: say so and hold, never promote or roll back on missing data.
+            _err().print(f"[red]error:[/red] {escape(str(exc))}; no verdict without the fleet's figures")
+            raise typer.Exit(code=_EXIT[Decision.HOLD]) from None
+    else:
+        recorder = evidence.recorder(settings, now)
+        window, latencies = recorder.compare(), recorder.latency_samples()
     context = GateContext(soak_s=0.0 if since is None else now - since, baseline_p95_s=current.baseline_p95_s)
-    latencies = LatencySamples.from_events(recorder.events())
     verdict = evaluate_gates(
         gate, window, latencies=latencies, rules=table.rules, context=context, gate_set=table.name
     )
     if as_json:
-        typer.echo(json.dumps({**verdict.to_dict(), "events": evidence.to_dict()}, indent=2))
+        source = {"events": evidence.to_dict()} if evidence is not None else {"prometheus": prometheus}
+        typer.echo(json.dumps({**verdict.to_dict(), **source}, indent=2))
     else:
         console = _out()
         console.print(_comparison_table(window))
@@ -390,11 +422,21 @@ def _env_path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
+SharedStateOpt = Annotated[
+    str | None,
+    typer.Option("--state", help="State file or a fleet's postgresql:// URL (default: LLMFILES_STATE_FILE)."),
+]
+SharedFlagsOpt = Annotated[
+    str | None,
+    typer.Option("--flags", help="Flag file or a fleet's postgresql:// URL (default: LLMFILES_FLAG_FILE)."),
+]
+
+
 @rollout_app.command(epilog=EXIT_CODES)
 def rollback(
     reason: Annotated[str, typer.Option("--reason", help="Why: recorded in the state history.")],
-    state: StateOpt = None,
-    flags: FlagsOpt = None,
+    state: SharedStateOpt = None,
+    flags: SharedFlagsOpt = None,
 ) -> None:
     """Send every upload to the legacy arm now (percentage 0 in the flag file) and record why.
 
@@ -418,7 +460,7 @@ def rollback(
         if flags is not None
         else (settings.flag_file if settings is not None else _env_path("LLMFILES_FLAG_FILE"))
     )
-    state_file = (
+    state_file: str | Path = (
         state
         if state is not None
         else (
@@ -428,19 +470,29 @@ def rollback(
         )
     )
     problems: list[str] = []
-    source: FileFlagSource | None = None
-    try:
-        source = None if flag_file is None else FileFlagSource(flag_file, strict=False)
-    except ConfigError as exc:
-        problems.append(str(exc))
-    controller = RolloutController(
-        recorder=Recorder(),
-        flags=OverridableFlagSource(source if source is not None else _NoFlags()),
-        store=StateStore(state_file),
-        gates=DEFAULT_GATES,
-        strict_state=False,
-    )
-    report = controller.rollback(reason, trigger="manual")
+    source: WritableFlagSource | None = None
+    with contextlib.ExitStack() as opened:
+        try:
+            if isinstance(flag_file, str) and is_postgres_url(flag_file):
+                # A fleet: the row every instance follows; a database that is down fails the write below.
+                fleet = PostgresFlagSource(flag_file, actor="llmfiles rollout rollback", wait_s=1.0)
+                opened.callback(fleet.close)
+                source = fleet
+            elif flag_file is not None:
+                source = FileFlagSource(flag_file, strict=False)
+        except ConfigError as exc:
+            problems.append(str(exc))
+        store = open_state_store(state_file)
+        if isinstance(store, PostgresStateStore):
+            opened.callback(store.close)
+        controller = RolloutController(
+            recorder=Recorder(),
+            flags=OverridableFlagSource(source if source is not None else _NoFlags()),
+            store=store,
+            gates=DEFAULT_GATES,
+            strict_state=False,
+        )
+        report = controller.rollback(reason, trigger="manual")
     problems.extend(report.problems)
     out = _out()
     if report.flag_written:

@@ -18,7 +18,15 @@ from llmfiles.observe._files import atomic_write_text, move_aside
 from llmfiles.observe._logging import REDACTED, configure_logging, redact_secrets
 from llmfiles.observe._memory import MemorySampler, process_rss
 from llmfiles.observe._metrics import RolloutMetrics
-from llmfiles.observe._recorder import ArmSummary, Comparison, Recorder, percentile
+from llmfiles.observe._recorder import (
+    ArmFigures,
+    ArmSummary,
+    Comparison,
+    LatencySamples,
+    Recorder,
+    compare_summaries,
+    percentile,
+)
 
 __all__ = [
     "ARMS",
@@ -28,17 +36,20 @@ __all__ = [
     "REDACTED",
     "TIMEOUT_ERRORS",
     "Arm",
+    "ArmFigures",
     "ArmSummary",
     "Comparison",
     "ErrorKind",
     "Event",
     "EventLog",
+    "LatencySamples",
     "MemorySampler",
     "Outcome",
     "Recorder",
     "RolloutMetrics",
     "atomic_write_text",
     "classify_error",
+    "compare_summaries",
     "configure_logging",
     "export_csv",
     "hash_key",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from llmfiles.observe._event import Event
+from llmfiles.observe._event import ARMS, OUTCOMES, ErrorKind, Event
 
 # Upload latencies range from tens of milliseconds (small files on loopback) to minutes (100 MB, slow
 # links); the buckets cover that span with resolution where the stage gates compare arms.
@@ -22,9 +22,16 @@ class RolloutMetrics:
     Args:
         registry: where the metrics live; a fresh `CollectorRegistry` when None.
         namespace: metric name prefix.
+        providers: provider labels whose series are created at 0 up front.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None, *, namespace: str = "llmfiles") -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        namespace: str = "llmfiles",
+        providers: tuple[str, ...] = ("kimi", "glm"),
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         labels = ("arm", "provider", "outcome")
         self.uploads = Counter(
@@ -38,6 +45,13 @@ class RolloutMetrics:
             "upload_bytes",
             "Bytes uploaded through each arm.",
             labels,
+            namespace=namespace,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "upload_errors",
+            "Calls the chosen arm failed (rescued or not), by error class and kind (timeout, critical).",
+            ("arm", "provider", "error_type", "error_kind"),
             namespace=namespace,
             registry=self.registry,
         )
@@ -69,12 +83,24 @@ class RolloutMetrics:
             registry=self.registry,
         )
 
+        # Every arm/provider/outcome series exists from the start at 0: Prometheus' increase() cannot see
+        # a series' first sample, so a series born at 1 would hide the first call of a fleet-wide window.
+        for arm in ARMS:
+            for provider in providers:
+                for outcome in OUTCOMES:
+                    self.uploads.labels(arm, provider, outcome)
+                    self.upload_bytes.labels(arm, provider, outcome)
+                    self.duration.labels(arm, provider, outcome)
+
     def record(self, event: Event) -> None:
         """Count one dispatched call."""
         labels = (event.arm, event.provider, event.outcome)
         self.uploads.labels(*labels).inc()
         self.upload_bytes.labels(*labels).inc(event.bytes)
         self.duration.labels(*labels).observe(event.duration_s)
+        if event.error_type is not None:
+            kind = ErrorKind.OTHER if event.error_kind is None else event.error_kind
+            self.errors.labels(event.arm, event.provider, event.error_type, kind.value).inc()
 
     def rollback(self, *, trigger: str) -> None:
         """Raise the rollback counter; `trigger` is ``"automatic"`` or ``"manual"``."""

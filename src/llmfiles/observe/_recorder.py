@@ -18,6 +18,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Protocol
 
 from llmfiles._errors import ConfigError
 from llmfiles.observe._event import Arm, ErrorKind, Event
@@ -120,6 +121,63 @@ class Comparison:
     relative: Mapping[str, float | None]
 
 
+@dataclass(frozen=True, slots=True)
+class LatencySamples:
+    """The latencies of each arm's successful calls in a window: what the judge compares.
+
+    A `Comparison` carries percentiles only; the judge needs the samples themselves.
+    """
+
+    control: Sequence[float]
+    candidate: Sequence[float]
+
+    @classmethod
+    def from_events(
+        cls, events: Iterable[Event], *, candidate: Arm = "async", control: Arm = "legacy"
+    ) -> LatencySamples:
+        """The successful calls' durations per arm (as the recorder's percentiles take them)."""
+        durations: dict[Arm, list[float]] = {candidate: [], control: []}
+        for event in events:
+            if event.outcome == "success" and event.arm in durations:
+                durations[event.arm].append(event.duration_s)
+        return cls(control=tuple(durations[control]), candidate=tuple(durations[candidate]))
+
+
+class ArmFigures(Protocol):
+    """Where a controller reads the arms' figures over a window ending now.
+
+    This process's `Recorder` is one; a fleet's Prometheus reader (`llmfiles.fleet.PrometheusFigures`)
+    is another, so the gates and the judge cannot tell which one fed them.
+    """
+
+    @property
+    def window_s(self) -> float:
+        """The longest window that may be asked for."""
+        ...
+
+    def compare(self, *, window_s: float | None = None) -> Comparison:
+        """Candidate and control side by side over the last `window_s` seconds."""
+        ...
+
+    def latency_samples(self, *, window_s: float | None = None) -> LatencySamples:
+        """Each arm's successful calls' latencies over the same window, for the judge."""
+        ...
+
+
+def compare_summaries(candidate: ArmSummary, control: ArmSummary) -> Comparison:
+    """The two arms side by side, with the relative change of each compared figure.
+
+    Every figure source (this process's `Recorder`, a fleet's Prometheus) builds its `Comparison` here,
+    so the gates judge the same shape whichever one fed them.
+    """
+    cand, ctrl = candidate.figures(), control.figures()
+    relative: dict[str, float | None] = {}
+    for name in _COMPARED:
+        new, old = cand[name], ctrl[name]
+        relative[name] = None if new is None or not old else (new - old) / old
+    return Comparison(candidate=candidate, control=control, relative=MappingProxyType(relative))
+
+
 class Recorder:
     """Keeps recent events and summarises them per arm; an event sink (`record`) for the dispatcher.
 
@@ -180,14 +238,15 @@ class Recorder:
         """Candidate and control over the same window, with the relative change of each figure."""
         span = self._span(window_s)
         events = self.events(window_s=window_s)
-        candidate = self._summarise(self.candidate, events, span)
-        control = self._summarise(self.control, events, span)
-        cand, ctrl = candidate.figures(), control.figures()
-        relative: dict[str, float | None] = {}
-        for name in _COMPARED:
-            new, old = cand[name], ctrl[name]
-            relative[name] = None if new is None or not old else (new - old) / old
-        return Comparison(candidate=candidate, control=control, relative=MappingProxyType(relative))
+        return compare_summaries(
+            self._summarise(self.candidate, events, span), self._summarise(self.control, events, span)
+        )
+
+    def latency_samples(self, *, window_s: float | None = None) -> LatencySamples:
+        """Each arm's successful calls' latencies over the last `window_s` seconds."""
+        return LatencySamples.from_events(
+            self.events(window_s=window_s), candidate=self.candidate, control=self.control
+        )
 
     def _span(self, window_s: float | None) -> float:
         if window_s is None:

@@ -15,7 +15,7 @@ from llmfiles._errors import ClaimLostError, ReferenceCountError, RegistryError
 from llmfiles.registry._cleanup import CleanupResult, clean_up
 from llmfiles.registry._ensure import ensure_uploaded
 from llmfiles.registry._open import open_registry
-from llmfiles.registry._postgres import PostgresRegistry
+from llmfiles.registry._postgres import PostgresRegistry, redact_dsn
 from llmfiles.registry._protocol import DEFAULT_LEASE_S, UploadRegistry
 from llmfiles.registry._records import (
     Claim,
@@ -47,4 +47,5 @@ __all__ = [
     "clean_up",
     "ensure_uploaded",
     "open_registry",
+    "redact_dsn",
 ]

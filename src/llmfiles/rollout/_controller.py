@@ -36,11 +36,11 @@ from typing import Any, Literal, Protocol
 
 import structlog
 
-from llmfiles._errors import ConfigError, LLMFilesError
+from llmfiles._errors import ConfigError, LLMFilesError, SharedStateError
 from llmfiles.observe import (
+    ArmFigures,
     Comparison,
     MemorySampler,
-    Recorder,
     RolloutMetrics,
     atomic_write_text,
     move_aside,
@@ -53,7 +53,6 @@ from llmfiles.rollout._gates import (
     GateContext,
     GateTable,
     GateVerdict,
-    LatencySamples,
     StageGate,
     evaluate,
 )
@@ -253,7 +252,8 @@ class RolloutController:
     """Runs the gates every `interval_s` and applies automatic rollback; promotes on request.
 
     Args:
-        recorder: the dispatcher's recorder (the figures).
+        recorder: where the figures come from: the dispatcher's `Recorder` (this process), or a fleet's
+            `llmfiles.fleet.PrometheusFigures` (every instance); any `ArmFigures`.
         flags: the dispatcher's flag source, wrapped so a rollback can pin it in-process; when the
             wrapped source is writable (`FileFlagSource`) rollbacks and promotions are written to it.
         store: persistent state; in memory only when None.
@@ -270,7 +270,7 @@ class RolloutController:
     def __init__(
         self,
         *,
-        recorder: Recorder,
+        recorder: ArmFigures,
         flags: OverridableFlagSource,
         store: RolloutStateStore | None = None,
         gates: GateTable = DEFAULT_GATES,
@@ -307,6 +307,27 @@ class RolloutController:
     def detection_bound_s(self) -> float:
         """Longest time from the onset of a brownout to the automatic rollback (module docstring)."""
         return self.interval_s * (self.threshold + 1)
+
+    @property
+    def stage_key(self) -> str:
+        """Names the stage run in force (stage and start): a failure streak belongs to one stage run."""
+        return f"{self._state.stage}@{self._state.stage_started_at!r}"
+
+    def reload(self) -> None:
+        """Read the shared state again (another process may have promoted or rolled back); an unreadable
+        one keeps the last good state, as a check does."""
+        self._reload(strict=False)
+
+    @property
+    def failed_checks(self) -> int:
+        """The current streak of failed checks; a fleet controller carries it over from the lease."""
+        return self._failed
+
+    @failed_checks.setter
+    def failed_checks(self, value: int) -> None:
+        if value < 0:
+            raise ConfigError(f"failed_checks={value!r} must be >= 0")
+        self._failed = value
 
     @property
     def state(self) -> RolloutState:
@@ -365,10 +386,16 @@ class RolloutController:
         """
         self.flags.pin(0.0)
         problems: list[str] = []
-        flag_written = self._write_flag_off(problems)
-        state_problem = self._reload(strict=False)
-        if state_problem is not None:
-            problems.append(state_problem)
+        flag_written = self._write_flag_off(
+            problems,
+            reason=f"{trigger} rollback: {reason}",
+            evidence=None if verdict is None else verdict.to_dict(),
+        )
+        unreadable = self._reload(strict=False)
+        if isinstance(unreadable, SharedStateError):
+            problems.append(f"the state store cannot be reached: {unreadable}")
+        elif unreadable is not None:
+            problems.append(f"the state could not be read: {unreadable}")
             problems.append(self._set_aside_state())
         now = self._clock()
         # Never read a state: where the rollout stood is unknown, not "off".
@@ -397,12 +424,14 @@ class RolloutController:
             _log.error("rollout_rollback_incomplete", flag_written=flag_written, problems=problems)
         return RollbackReport(self._state, previous, flag_written, tuple(problems))
 
-    def _write_flag_off(self, problems: list[str]) -> bool:
+    def _write_flag_off(
+        self, problems: list[str], *, reason: str, evidence: Mapping[str, Any] | None
+    ) -> bool:
         inner = self.flags.inner
         if not isinstance(inner, WritableFlagSource):
             return False  # the environment, a static source: the pin is the whole rollback (see the report)
         try:
-            moved = inner.roll_back()
+            moved = inner.roll_back(reason=reason, evidence=evidence)
         except (OSError, LLMFilesError) as exc:
             problems.append(
                 f"the flag could not be written, other processes still route to the async arm: {exc}"
@@ -522,14 +551,10 @@ class RolloutController:
         self, stage: StageGate, window: Comparison, window_s: float, context: GateContext
     ) -> GateVerdict:
         # The judge compares the arms' latency samples, which a Comparison summarises away.
-        events = self.recorder.events(window_s=window_s)
-        latencies = LatencySamples.from_events(
-            events, candidate=self.recorder.candidate, control=self.recorder.control
-        )
         return evaluate(
             stage,
             window,
-            latencies=latencies,
+            latencies=self.recorder.latency_samples(window_s=window_s),
             rules=self.gates.rules,
             context=context,
             gate_set=self.gates.name,
@@ -543,20 +568,21 @@ class RolloutController:
     def _off_verdict(self) -> GateVerdict:
         return GateVerdict(OFF, Decision.HOLD, (f"rollout is {self._state.status}",), {})
 
-    def _reload(self, *, strict: bool) -> str | None:
+    def _reload(self, *, strict: bool) -> LLMFilesError | None:
         """Re-read the stored state; when it cannot be read, raise (`strict`) or keep the last good one.
 
-        Returns why the stored state could not be read, None when it could.
+        Returns why the stored state could not be read (a `ConfigError`: it is corrupt; a
+        `SharedStateError`: a fleet's database is out of reach), None when it could.
         """
         if self.store is None:
             return None
         try:
             stored = self.store.load()
-        except ConfigError as exc:
+        except (ConfigError, SharedStateError) as exc:
             if strict:
                 raise
             _log.error("rollout_state_unreadable_kept_last", error=str(exc))
-            return f"the state could not be read: {exc}"
+            return exc
         self._state_read = True
         if stored != self._state:
             self._state = stored

@@ -101,8 +101,13 @@ class WritableFlagSource(FlagSource, Protocol):
         """Make `state` the flags every later `snapshot` returns (this process and any sharing the source)."""
         ...
 
-    def roll_back(self) -> str | None:
+    def roll_back(
+        self, *, reason: str | None = None, evidence: Mapping[str, Any] | None = None
+    ) -> str | None:
         """Set the percentage to 0 whatever the source holds now: the kill switch.
+
+        `reason` and `evidence` (the verdict) go into the source's own history where it keeps one (a
+        fleet's database); a file source has none and leaves them to the controller's state.
 
         Content that cannot be read is set aside (never overwritten) and replaced by the flags off;
         returns where it went, None when there was nothing to set aside. Raises `OSError` (or an
@@ -170,7 +175,9 @@ class FileFlagSource:
             atomic_write_text(self.path, self._render(state))
             self._refresh(strict=True)
 
-    def roll_back(self) -> str | None:
+    def roll_back(
+        self, *, reason: str | None = None, evidence: Mapping[str, Any] | None = None
+    ) -> str | None:
         """Percentage 0 in the file, whatever it holds now (see `WritableFlagSource.roll_back`).
 
         A readable file keeps its other flags; a missing one is created with the flags off; one that

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from fractions import Fraction
@@ -61,7 +61,7 @@ from typing import Any
 from scipy import special
 
 from llmfiles._errors import ConfigError
-from llmfiles.observe import CRITICAL_ERRORS, Arm, Comparison, Event
+from llmfiles.observe import CRITICAL_ERRORS, Comparison, LatencySamples
 from llmfiles.rollout._judge import JudgeVerdict, LatencyJudgement, RateJudgement, judge_latency, judge_rate
 
 OFF = "off"
@@ -240,28 +240,6 @@ LOAD_RUN_GATES = GateTable(
     rules=RollbackRules(review_latency_ratio=None),
     name=LOAD_RUN,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class LatencySamples:
-    """The latencies of each arm's successful calls in a window: what the judge compares.
-
-    A `Comparison` carries percentiles only; the judge needs the samples themselves.
-    """
-
-    control: Sequence[float]
-    candidate: Sequence[float]
-
-    @classmethod
-    def from_events(
-        cls, events: Iterable[Event], *, candidate: Arm = "async", control: Arm = "legacy"
-    ) -> LatencySamples:
-        """The successful calls' durations per arm (as the recorder's percentiles take them)."""
-        durations: dict[Arm, list[float]] = {candidate: [], control: []}
-        for event in events:
-            if event.outcome == "success" and event.arm in durations:
-                durations[event.arm].append(event.duration_s)
-        return cls(control=tuple(durations[control]), candidate=tuple(durations[candidate]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
+from scipy import special
 
 from llmfiles._errors import ConfigError
 
@@ -270,6 +270,8 @@ def judge_latency(
     shift = (_kth_difference(x, y, (total + 1) // 2) + _kth_difference(x, y, total // 2 + 1)) / 2
     # Asymptotic, like the interval: scipy's "auto" goes exact when an arm has under 8 samples, which
     # against thousands of control samples takes a minute.
+    from scipy import stats  # imported when judged: it costs a second at start-up
+
     p_value = float(stats.mannwhitneyu(y, x, alternative="two-sided", method="asymptotic").pvalue)
     more = _more(shift, low, high, margin, n1, n2) if verdict is JudgeVerdict.INCONCLUSIVE else None
     ratio, ratio_low, ratio_high = math.exp(shift), math.exp(low), math.exp(high)
@@ -285,6 +287,8 @@ def judge_latency(
 
 
 def _wilson(failures: int, total: int, level: float) -> tuple[float, float]:
+    from scipy import stats  # imported when judged: it costs a second at start-up
+
     ci = stats.binomtest(failures, total).proportion_ci(confidence_level=level, method="wilson")
     return float(ci.low), float(ci.high)
 
@@ -370,6 +374,8 @@ def judge_rate(
     low, high = _difference_interval(
         control_failures, control_total, candidate_failures, candidate_total, level
     )
+    from scipy import stats  # imported when judged: it costs a second at start-up
+
     if control_total:
         table = np.array(
             [

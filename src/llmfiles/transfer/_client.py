@@ -30,7 +30,7 @@ from llmfiles.providers import ProviderSpec
 from llmfiles.transfer._attempts import with_retries
 from llmfiles.transfer._download import download_to
 from llmfiles.transfer._headers import with_auth
-from llmfiles.transfer._limit import process_limit
+from llmfiles.transfer._limit import process_admission, process_limit
 from llmfiles.transfer._local import check_upload, file_sha256, unreadable
 from llmfiles.transfer._models import FileObject, Obtained, Progress, UploadResult
 from llmfiles.transfer._multipart import MultipartFileBody
@@ -176,7 +176,11 @@ class AsyncFilesClient:
             ProviderError: the provider refused (subclasses by meaning), after retries where they apply.
             TransportError: the connection failed on every attempt.
         """
-        path = Path(path)
+        # Queue before any start-up work, so a burst of uploads cannot freeze the loop (see _limit).
+        async with process_admission(self.settings.max_concurrency):
+            return await self._start_upload(Path(path), purpose=purpose, progress=progress)
+
+    async def _start_upload(self, path: Path, *, purpose: str, progress: Progress | None) -> UploadResult:
         self.provider.limit_for(purpose)  # an unknown purpose is refused before touching the disk
         try:
             stat = await aiofiles.os.stat(path)
@@ -480,6 +484,21 @@ class AsyncFilesClient:
         _check_file_id(file_id)
         if expected_sha256 is not None:
             expected_sha256 = _check_sha256(expected_sha256)
+        async with process_admission(self.settings.max_concurrency):  # see upload
+            return await self._download(
+                file_id, dest_dir, filename, overwrite, expected_sha256, expected_size, progress
+            )
+
+    async def _download(
+        self,
+        file_id: str,
+        dest_dir: str | os.PathLike[str],
+        filename: str | None,
+        overwrite: bool,
+        expected_sha256: str | None,
+        expected_size: int | None,
+        progress: Progress | None,
+    ) -> Path:
         directory = Path(await asyncio.to_thread(os.path.realpath, dest_dir))
         if not await aiofiles.os.path.isdir(directory):
             raise ConfigError(f"dest_dir={os.fspath(dest_dir)!r} is not a directory; create it first")

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import os
 import secrets
+import threading
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -102,67 +103,100 @@ class MultipartFileBody:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         """Yield the whole body once; every call starts over from the file's first byte.
 
-        Reading and hashing run in a worker thread (``hashlib`` and file reads release the GIL), one chunk
-        ahead of the one being sent, so the event loop only moves bytes to the socket while the next chunk
-        is read and hashed. aiofiles would need a second thread hop per chunk for the hash (or hash in the
-        loop), so the thread work is ours (``asyncio.to_thread``).
+        Each chunk is read and hashed in one worker-thread step (``hashlib`` and file reads release the
+        GIL), so the event loop only moves bytes to the socket. The next chunk is read only once the
+        previous one has been handed to the connection: httpx keeps a reference to a sent chunk until it
+        gets the next one, so reading further ahead would hold a third chunk for a moment, and the peak
+        would creep up with the number of chunks (the kernel's socket buffer keeps the wire busy while
+        the next chunk is read). Opening rides on the first read and the check that the file did not
+        grow rides on the last one, so a file of n chunks costs n thread steps.
 
         Raises:
             ConfigError: the file cannot be opened or read (gone, no permission).
             IntegrityError: the file shrank or grew while it was being sent.
         """
+        loop = asyncio.get_running_loop()
         hasher = hashlib.sha256()
         yield self._head
-        try:
-            source = await asyncio.to_thread(open, self._path, "rb", buffering=0)
-        except OSError as exc:
-            raise unreadable(self._path, exc) from exc
-        ahead = self._read(source, min(self._chunk_size, self._size), hasher)
+        reader = _Reader(self._path, hasher)
         try:
             sent = 0
             while sent < self._size:
-                chunk = await self._result(ahead)
-                if not chunk:
+                remaining = self._size - sent
+                # One byte more than the last chunk needs: getting it means the file grew.
+                want = self._chunk_size if remaining > self._chunk_size else remaining + 1
+                try:
+                    chunk = await loop.run_in_executor(None, reader.read, want, remaining)
+                except OSError as exc:
+                    raise unreadable(self._path, exc) from exc
+                if not chunk or (want > remaining and len(chunk) < remaining):  # the last read came short
                     raise IntegrityError(
-                        f"path={os.fspath(self._path)!r} shrank to {sent} bytes while being sent "
+                        f"path={os.fspath(self._path)!r} shrank to {sent + len(chunk)} bytes while being "
+                        f"sent "
                         f"(expected {self._size}); upload it again once it stops changing"
                     )
+                if len(chunk) > remaining:
+                    raise IntegrityError(
+                        f"path={os.fspath(self._path)!r} grew beyond {self._size} bytes while being sent; "
+                        "upload it again once it stops changing"
+                    )
                 sent += len(chunk)
-                remaining = self._size - sent
-                if remaining:
-                    ahead = self._read(source, min(self._chunk_size, remaining), hasher)
-                else:  # nothing left to send: one more byte would mean the file grew
-                    ahead = self._read(source, 1, None)
                 if self._progress is not None:
                     self._progress(sent, self._size)
                 yield chunk
-            if await self._result(ahead):
-                raise IntegrityError(
-                    f"path={os.fspath(self._path)!r} grew beyond {self._size} bytes while being sent; "
-                    "upload it again once it stops changing"
-                )
         finally:
-            # The worker thread may still be reading: let it finish before its file is closed.
-            await asyncio.wait({ahead})
-            if not ahead.cancelled():
-                ahead.exception()  # a read nobody awaited (the send was abandoned) must not log an error
-            source.close()
+            reader.close_soon(loop)
         self.sha256 = hasher.hexdigest()
         yield self._tail
 
-    @staticmethod
-    def _read(source: BinaryIO, size: int, hasher: Hash | None) -> asyncio.Future[bytes]:
-        return asyncio.ensure_future(asyncio.to_thread(_read_and_hash, source, size, hasher))
 
-    async def _result(self, read: asyncio.Future[bytes]) -> bytes:
-        try:
-            return await read
-        except OSError as exc:
-            raise unreadable(self._path, exc) from exc
+class _Reader:
+    """The file side of one body pass, driven from worker threads one step at a time.
 
+    A pass that is abandoned (cancelled, failed) while a step runs in a worker must not close the file
+    under that step (its descriptor number could be reused by another open file): the lock makes the
+    close wait for the step, and `close_soon` hands that wait to a worker instead of the event loop.
+    """
 
-def _read_and_hash(source: BinaryIO, size: int, hasher: Hash | None) -> bytes:
-    chunk = source.read(size)
-    if hasher is not None:
-        hasher.update(chunk)
-    return chunk
+    def __init__(self, path: Path, hasher: Hash) -> None:
+        self._path = path
+        self._hasher = hasher
+        self._source: BinaryIO | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def read(self, size: int, hashed: int) -> bytes:
+        """Up to `size` bytes (opening the file on the first call), hashing at most the first `hashed`.
+
+        A read that asks for more than it hashes is the last one: the file is closed right after it.
+        """
+        with self._lock:
+            if self._closed:
+                raise ValueError("the body pass was abandoned")
+            if self._source is None:
+                self._source = open(self._path, "rb", buffering=0)  # noqa: SIM115 - closed by _close()
+            chunk = self._source.read(size)
+            self._hasher.update(chunk[:hashed] if len(chunk) > hashed else chunk)
+            if size > hashed:
+                self._close()
+            return chunk
+
+    def close_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close the file now if no step runs, else in a worker once the running step ends."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._close()
+            finally:
+                self._lock.release()
+        else:
+            loop.run_in_executor(None, self._close_when_idle)
+
+    def _close_when_idle(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        self._closed = True
+        if self._source is not None:
+            self._source.close()
+            self._source = None

@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY
 from llmfiles import ConfigError
 from llmfiles.observe import (
     REDACTED,
+    ErrorKind,
     MemorySampler,
     RolloutMetrics,
     configure_logging,
@@ -24,7 +25,8 @@ def test_each_instance_has_its_own_registry() -> None:
     first.record(make_event())
     labels = {"arm": "async", "provider": "kimi", "outcome": "success"}
     assert first.registry.get_sample_value("llmfiles_uploads_total", labels) == 1
-    assert second.registry.get_sample_value("llmfiles_uploads_total", labels) is None
+    # Every series starts at 0 (a fleet's Prometheus must see a series before its first call).
+    assert second.registry.get_sample_value("llmfiles_uploads_total", labels) == 0
     assert REGISTRY.get_sample_value("llmfiles_uploads_total", labels) is None
 
 
@@ -130,3 +132,17 @@ def test_configured_logging_renders_json_without_the_secret(capsys: pytest.Captu
     assert record["file_id"] == "f1"
     assert record["level"] == "info"
     assert "sk-abcdefghijklmnopq" not in lines[0]
+
+
+def test_errors_are_counted_by_class_and_kind() -> None:
+    metrics = RolloutMetrics()
+    metrics.record(
+        make_event(outcome="fallback", error_type="TransferTimeoutError", error_kind=ErrorKind.TIMEOUT)
+    )
+    metrics.record(make_event(outcome="failure", error_type="IntegrityError", error_kind=ErrorKind.CRITICAL))
+    get = metrics.registry.get_sample_value
+    base = {"arm": "async", "provider": "kimi"}
+    timeout = {**base, "error_type": "TransferTimeoutError", "error_kind": "timeout"}
+    critical = {**base, "error_type": "IntegrityError", "error_kind": "critical"}
+    assert get("llmfiles_upload_errors_total", timeout) == 1
+    assert get("llmfiles_upload_errors_total", critical) == 1

@@ -44,6 +44,7 @@ def test_public_names_are_pinned() -> None:
         "clean_up",
         "ensure_uploaded",
         "open_registry",
+        "redact_dsn",
     ]
 
 

@@ -1,5 +1,6 @@
 """Bucketing: Unleash's vectors, the invariants as properties, and uniformity by chi-square."""
 
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -8,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import llmfiles
 from llmfiles import ConfigError
 from llmfiles.rollout import BUCKETS, bucket, in_rollout, normalized_hash, threshold
 
@@ -43,16 +45,17 @@ def test_known_murmur3_vector() -> None:
 
 
 def test_bucket_is_the_same_in_another_interpreter() -> None:
-    # hash() would differ between processes (PYTHONHASHSEED); murmur3 must not.
-    code = "from llmfiles.rollout import bucket; print(bucket('user-42', salt='flag'))"
-    other = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PYTHONHASHSEED": "123"},
+    # hash() would differ between processes (PYTHONHASHSEED); murmur3 must not. The child keeps this
+    # process's environment and import path, so it imports this llmfiles, not whichever is installed.
+    code = (
+        "import llmfiles; from llmfiles.rollout import bucket; "
+        "print(llmfiles.__file__); print(bucket('user-42', salt='flag'))"
     )
-    assert int(other.stdout) == bucket("user-42", salt="flag")
+    env = {**os.environ, "PYTHONHASHSEED": "123", "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    imported, value = other.stdout.split()
+    assert imported == llmfiles.__file__
+    assert int(value) == bucket("user-42", salt="flag")
 
 
 @given(keys, salts)

@@ -17,13 +17,12 @@ from llmfiles import (
     TransportError,
     UnsafeFilenameError,
 )
-from llmfiles.observe import ErrorKind, Event, Recorder
+from llmfiles.observe import ErrorKind, Event, LatencySamples, Recorder
 from llmfiles.rollout import (
     DEFAULT_GATES,
     Decision,
     Dispatcher,
     FlagState,
-    LatencySamples,
     dispatched,
     evaluate,
     in_rollout,

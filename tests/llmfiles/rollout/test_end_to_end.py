@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from llmfiles import KIMI, LLMFilesError
+import mock_provider
+from llmfiles import KIMI, LLMFilesError, legacy, transfer
 from llmfiles.observe import EventLog, Recorder, RolloutMetrics, read_events
 from llmfiles.rollout import (
     CheckResult,
@@ -26,10 +27,6 @@ from llmfiles.rollout import (
     StageGate,
     StateStore,
 )
-
-mock_provider = pytest.importorskip("mock_provider")
-transfer = pytest.importorskip("llmfiles.transfer")
-legacy = pytest.importorskip("llmfiles.legacy")
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ def test_rollout_public_names_are_pinned() -> None:
             "BUCKETS", "DEFAULT_GATES", "FALLBACK_ERRORS", "LOAD_RUN_GATES", "LOAD_RUN_MIN_UPLOADS", "OFF",
             "AsyncArm", "CheckResult", "Decision", "Dispatcher", "EnvFlagSource", "EventSink",
             "FileFlagSource", "FlagSource", "FlagState", "GateContext", "GateTable", "GateVerdict",
-            "JudgeVerdict", "LatencyJudgement", "LatencySamples", "LegacyArm", "OpenFeatureFlagSource",
+            "JudgeVerdict", "LatencyJudgement", "LegacyArm", "OpenFeatureFlagSource",
             "OverridableFlagSource", "PromotionResult", "RateJudgement", "Reconcile", "RollbackReport",
             "RollbackRules", "RolloutController", "RolloutSettings", "RolloutState", "RolloutStateStore",
             "StageGate", "StateStore", "Uploaded", "WritableFlagSource", "bucket", "dispatched", "evaluate",
@@ -24,9 +24,11 @@ def test_rollout_public_names_are_pinned() -> None:
 def test_observe_public_names_are_pinned() -> None:
     assert sorted(llmfiles.observe.__all__) == sorted(
         [
-            "ARMS", "CRITICAL_ERRORS", "EVENT_FIELDS", "OUTCOMES", "REDACTED", "TIMEOUT_ERRORS", "Arm",
+            "ARMS", "ArmFigures", "CRITICAL_ERRORS", "LatencySamples", "EVENT_FIELDS", "OUTCOMES",
+            "REDACTED", "TIMEOUT_ERRORS", "Arm",
             "ArmSummary", "Comparison", "ErrorKind", "Event", "EventLog", "MemorySampler", "Outcome",
-            "Recorder", "RolloutMetrics", "atomic_write_text", "classify_error", "configure_logging",
+            "Recorder", "RolloutMetrics", "atomic_write_text", "classify_error", "compare_summaries",
+            "configure_logging",
             "export_csv", "hash_key", "move_aside", "percentile", "process_rss", "read_events",
             "redact_secrets",
         ]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from llmfiles import ConfigError
-from llmfiles.observe import ErrorKind, Event, Recorder
+from llmfiles.observe import ErrorKind, Event, LatencySamples, Recorder
 from llmfiles.rollout import (
     DEFAULT_GATES,
     LOAD_RUN_GATES,
@@ -17,7 +17,6 @@ from llmfiles.rollout import (
     GateContext,
     GateTable,
     GateVerdict,
-    LatencySamples,
     RollbackRules,
     StageGate,
     evaluate,

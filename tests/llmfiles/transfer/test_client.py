@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiofiles.os
 import httpx
 import pytest
 import respx
@@ -465,3 +466,49 @@ async def test_after_a_gateway_timeout_the_listing_is_watched_through_the_grace_
     assert (result.file.id, result.obtained, result.attempts) == ("late", Obtained.RECONCILED_UNVERIFIED, 1)
     assert listing.call_count == 3
     assert fake_time.sleeps == [1, 1]  # two looks a reconcile_interval apart, no backoff, no second send
+
+
+async def test_a_burst_of_uploads_queues_before_any_start_up_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """12 uploads at once with max_concurrency=2: two on the wire, two more ready, the rest not started."""
+    release = asyncio.Event()
+    on_wire = 0
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal on_wire
+        on_wire += 1
+        await request.aread()
+        await release.wait()
+        return httpx.Response(200, json=file_json())
+
+    started: list[Path] = []
+    real_stat = aiofiles.os.stat
+
+    async def counting_stat(path: Path) -> Any:  # a spy: the first start-up step of every upload
+        started.append(path)
+        return await real_stat(path)
+
+    monkeypatch.setattr(aiofiles.os, "stat", counting_stat)
+    paths = []
+    for n in range(12):
+        path = tmp_path / f"f{n}.txt"
+        path.write_bytes(b"x" * 100)
+        paths.append(path)
+    settings = TransferSettings(max_concurrency=2)
+    async with AsyncFilesClient(
+        KIMI, api_key=KEY, base_url=KIMI_URL, settings=settings, transport=httpx.MockTransport(handle)
+    ) as client:
+        uploads = asyncio.gather(*(client.upload(p, purpose="file-extract") for p in paths))
+
+        async def two_on_the_wire() -> None:
+            while on_wire < 2:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(two_on_the_wire(), 10)
+        await asyncio.sleep(0.2)  # time for any upload the gate let through to reach its stat
+        assert (on_wire, len(started)) == (2, 4)
+        release.set()
+        results = await uploads
+    assert len(results) == 12
+    assert sorted(started) == sorted(paths)

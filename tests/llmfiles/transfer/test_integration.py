@@ -5,32 +5,52 @@ import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from pathlib import Path, PosixPath
 from typing import Any
 
 import pytest
 
-from llmfiles import GLM, KIMI, LLMFilesError, NotFoundError
+from llmfiles import (
+    GLM,
+    KIMI,
+    AuthenticationError,
+    IntegrityError,
+    LLMFilesError,
+    NotFoundError,
+    ProviderError,
+    RateLimitedError,
+    ServerError,
+    TransferIncompleteError,
+    TransferTimeoutError,
+    TransportError,
+)
 from llmfiles.providers import ProviderSpec
 from llmfiles.transfer import AsyncFilesClient, Obtained, TransferSettings, UploadResult
 
 pytestmark = pytest.mark.integration
 
 SIZE = 300_000
+# Each fault with the outcome it must have when it never stops ("always"): an upload whose answer was
+# cut, garbled or lost was stored all the same and is adopted through the listing; everything else that
+# fails does so with its own error class, never a generic one (413 has no class of its own).
 FAULTS: list[Any] = [
-    pytest.param({"kind": "latency", "seconds": 0.05}, id="latency"),
-    pytest.param({"kind": "error", "status": 429, "retry_after": 1}, id="429"),
-    pytest.param({"kind": "error", "status": 500}, id="500"),
-    pytest.param({"kind": "error", "status": 503}, id="503"),
-    pytest.param({"kind": "error", "status": 401}, id="401"),
-    pytest.param({"kind": "error", "status": 413}, id="413"),
-    pytest.param({"kind": "reset"}, id="reset"),
-    pytest.param({"kind": "reset", "after_request_bytes": 65536}, id="reset-mid-body"),
-    pytest.param({"kind": "partial", "fraction": 0.5}, id="partial"),
-    pytest.param({"kind": "malformed"}, id="malformed"),
-    pytest.param({"kind": "slow", "bytes_per_second": 2_000_000}, id="slow"),
-    pytest.param({"kind": "hang"}, id="hang"),
-    pytest.param({"kind": "lost_response"}, id="lost-response"),
+    pytest.param({"kind": "latency", "seconds": 0.05}, UploadResult, PosixPath, id="latency"),
+    pytest.param(
+        {"kind": "error", "status": 429, "retry_after": 1}, RateLimitedError, RateLimitedError, id="429"
+    ),
+    pytest.param({"kind": "error", "status": 500}, ServerError, ServerError, id="500"),
+    pytest.param({"kind": "error", "status": 503}, RateLimitedError, RateLimitedError, id="503"),
+    pytest.param({"kind": "error", "status": 401}, AuthenticationError, AuthenticationError, id="401"),
+    pytest.param({"kind": "error", "status": 413}, ProviderError, ProviderError, id="413"),
+    pytest.param({"kind": "reset"}, TransportError, TransportError, id="reset"),
+    pytest.param(
+        {"kind": "reset", "after_request_bytes": 65536}, TransportError, TransportError, id="reset-mid-body"
+    ),
+    pytest.param({"kind": "partial", "fraction": 0.5}, UploadResult, TransferIncompleteError, id="partial"),
+    pytest.param({"kind": "malformed"}, UploadResult, IntegrityError, id="malformed"),
+    pytest.param({"kind": "slow", "bytes_per_second": 2_000_000}, UploadResult, PosixPath, id="slow"),
+    pytest.param({"kind": "hang"}, TransferTimeoutError, TransferTimeoutError, id="hang"),
+    pytest.param({"kind": "lost_response"}, UploadResult, TransportError, id="lost-response"),
 ]
 VERDICTS = {401, 413}
 """Statuses that are the provider's verdict on the request: retrying them cannot help."""
@@ -42,14 +62,20 @@ def sha256_of(path: Path) -> str:
 
 
 async def settled(mock: Any, operation: str, count: int) -> list[dict[str, Any]]:
-    """The journal's `operation` entries once `count` of them are in (up to 5 s).
+    """The journal's `operation` entries once `count` of them are in and no more arrive (up to 5 s).
 
-    The mock journals a request after its last byte left, which can be a moment after the client saw it.
+    The mock journals a request after its last byte left, which can be a moment after the client saw it;
+    waiting a quiet moment past `count` also catches an entry too many.
     """
+    entries: list[dict[str, Any]] = []
     for _ in range(250):
         entries = [e for e in mock.journal() if e["operation"] == operation]
         if len(entries) >= count:
-            return entries
+            await asyncio.sleep(0.05)
+            again = [e for e in mock.journal() if e["operation"] == operation]
+            if len(again) == len(entries):
+                return entries
+            continue
         await asyncio.sleep(0.02)
     return entries
 
@@ -86,13 +112,15 @@ def on(
 
 
 @pytest.mark.parametrize("trigger", TRIGGERS)
-@pytest.mark.parametrize("effect", FAULTS)
+@pytest.mark.parametrize(("effect", "upload_always", "download_always"), FAULTS)
 async def test_upload_under_fault_succeeds_verified_or_fails_typed(
     mock: Any,
     glm: AsyncFilesClient,
     pattern_file: Callable[[str, int], Path],
     effect: dict[str, Any],
     trigger: dict[str, Any],
+    upload_always: type,
+    download_always: type,
 ) -> None:
     source = pattern_file("data.jsonl", SIZE)
     mock.set_rules(on("upload", effect, trigger=trigger))
@@ -106,12 +134,14 @@ async def test_upload_under_fault_succeeds_verified_or_fails_typed(
     if isinstance(result, UploadResult):
         assert result.sha256 == sha256_of(source)
         assert [f.id for f in stored] == [result.file.id]
-        recorded = {e["file_id"]: e["sha256"] for e in mock.journal() if e["operation"] == "upload"}
+        recorded = {e["file_id"]: e["sha256"] for e in await settled(mock, "upload", 1)}
         assert recorded[result.file.id] == result.sha256
     else:
         assert trigger == {} or effect.get("status") in VERDICTS, (
             f"a single fault was not retried: {result!r}"
         )
+    if trigger == {}:
+        assert type(result) is upload_always, f"under a persistent {effect}: {result!r}"
 
 
 async def test_lost_response_leaves_exactly_one_file(
@@ -121,7 +151,7 @@ async def test_lost_response_leaves_exactly_one_file(
     mock.set_rules(on("upload", {"kind": "lost_response"}, trigger={"first": 1}))
     result = await glm.upload(source, purpose="batch")
     listing = await glm.list()
-    uploads = [e for e in mock.journal() if e["operation"] == "upload"]
+    uploads = await settled(mock, "upload", 1)
     assert result.obtained is Obtained.RECONCILED_VERIFIED
     assert result.attempts == 1
     assert [f.id for f in listing] == [result.file.id]
@@ -131,7 +161,7 @@ async def test_lost_response_leaves_exactly_one_file(
 
 
 @pytest.mark.parametrize("trigger", TRIGGERS)
-@pytest.mark.parametrize("effect", FAULTS)
+@pytest.mark.parametrize(("effect", "upload_always", "download_always"), FAULTS)
 async def test_download_under_fault_is_whole_or_absent(
     mock: Any,
     glm: AsyncFilesClient,
@@ -139,6 +169,8 @@ async def test_download_under_fault_is_whole_or_absent(
     dest: Path,
     effect: dict[str, Any],
     trigger: dict[str, Any],
+    upload_always: type,
+    download_always: type,
 ) -> None:
     source = pattern_file("data.jsonl", SIZE)
     uploaded = await glm.upload(source, purpose="batch")
@@ -156,6 +188,8 @@ async def test_download_under_fault_is_whole_or_absent(
     else:
         assert os.listdir(dest) == []
         assert trigger == {} or effect.get("status") in VERDICTS, f"a single fault was not retried: {path!r}"
+    if trigger == {}:
+        assert type(path) is download_always, f"under a persistent {effect}: {path!r}"
 
 
 async def test_broken_download_resumes_with_range(
@@ -170,7 +204,7 @@ async def test_broken_download_resumes_with_range(
     mock.set_rules(on("content", {"kind": "partial", "fraction": 0.5}, trigger={"first": 1}))
     path = await glm.download(uploaded.file.id, dest)
     assert sha256_of(path) == uploaded.sha256
-    fetches = [e for e in mock.journal() if e["operation"] == "content"]
+    fetches = await settled(mock, "content", 2)
     assert [e["fault"] for e in fetches] == ["partial", None]
     assert 0 < fetches[0]["bytes_out"] < size
     assert fetches[0]["bytes_out"] + fetches[1]["bytes_out"] == size  # the second fetch sent only the rest
@@ -191,7 +225,7 @@ async def test_single_flight_one_fetch_for_many_callers(
         *(glm.download(first.file.id, dest) for _ in range(10)),
         glm.download(second.file.id, dest),
     )
-    fetches = [e["file_id"] for e in mock.journal() if e["operation"] == "content"]
+    fetches = [e["file_id"] for e in await settled(mock, "content", 2)]
     assert sorted(fetches) == sorted([first.file.id, second.file.id])
     assert set(paths[:10]) == {dest / "shared.jsonl"}
     assert paths[10] == dest / "other.jsonl"
@@ -205,7 +239,7 @@ async def test_single_flight_shares_the_error(mock: Any, glm: AsyncFilesClient, 
     )
     assert all(isinstance(o, NotFoundError) for o in outcomes)
     assert len({id(o) for o in outcomes}) == 1
-    assert len([e for e in mock.journal() if e["operation"] == "content"]) == 1
+    assert len(await settled(mock, "content", 1)) == 1
 
 
 async def test_cancelled_caller_does_not_cancel_the_others(
@@ -320,7 +354,7 @@ async def test_broken_download_without_range_support_starts_over(
     uploaded = await kimi.upload(source, purpose="file-extract")
     mock.set_rules(on("content", {"kind": "partial", "fraction": 0.5}, trigger={"first": 1}))
     path = await kimi.download(uploaded.file.id, dest, filename="extracted.json")
-    fetches = [e for e in mock.journal() if e["operation"] == "content"]
+    fetches = await settled(mock, "content", 2)
     assert [e["status"] for e in fetches] == [200, 200]
     assert path.stat().st_size == fetches[1]["bytes_out"]
     assert parts_left(dest) == []

@@ -22,7 +22,6 @@ SIZE = 50 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def mock_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    pytest.importorskip("mock_provider")
     data_dir = tmp_path_factory.mktemp("mock-data")
     process = subprocess.Popen(
         [

@@ -1,7 +1,10 @@
+import asyncio
 import hashlib
 import io
+import os
+from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from python_multipart import parse_form
@@ -109,3 +112,43 @@ async def test_vanished_file_is_a_config_error(tmp_path: Path) -> None:
     path.unlink()
     with pytest.raises(ConfigError, match="cannot be read"):
         await collect(body)
+
+
+async def test_a_chunk_costs_one_worker_step_opening_and_grow_check_included(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"z" * 10_000)
+    loop = asyncio.get_running_loop()
+    steps: list[object] = []
+    real = loop.run_in_executor
+
+    def counting(executor: Any, func: Any, *args: Any) -> Any:  # a spy: every hop to a worker thread
+        steps.append(func)
+        return real(executor, func, *args)
+
+    monkeypatch.setattr(loop, "run_in_executor", counting)
+    body = make_body(path)
+    raw = await collect(body)
+    assert len(steps) == 3  # 4096 + 4096 + 1808: no separate open, no separate one-byte read at the end
+    assert body.sha256 == hashlib.sha256(b"z" * 10_000).hexdigest()
+    assert parse(body, raw)[1]["file"][1] == b"z" * 10_000
+
+
+def _open_fds_to(path: Path) -> int:
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve()))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+async def test_an_abandoned_pass_closes_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"z" * 10_000)
+    body = make_body(path)
+    passes = cast(AsyncGenerator[bytes, None], aiter(body))
+    await anext(passes)  # the head
+    await anext(passes)  # the first chunk: the file is open now
+    assert _open_fds_to(path) == 1
+    await passes.aclose()  # what httpx does when the send is abandoned
+    assert _open_fds_to(path) == 0
+    assert body.sha256 is None
