@@ -5,8 +5,10 @@ The arms are plain callables, so the dispatcher knows nothing of the clients beh
 - async arm: ``async (path, *, purpose) -> result`` (`AsyncFilesClient.upload`);
 - legacy arm: ``(path, *, purpose) -> result``, synchronous (`LegacyFilesClient.upload`), run in a worker
   thread, or inline on the event loop (``legacy_in_thread=False``) to reproduce the old blocking path;
-- reconcile: ``async (*, filename, size, created_after) -> file | None`` (`AsyncFilesClient.find_uploaded`)
-  with ``adopt(file, path) -> result`` to turn a found provider file into the caller's result.
+- reconcile: ``async (*, filename, size, created_after, purpose, sha256) -> file | None``
+  (`AsyncFilesClient.find_uploaded`) with ``adopt(file, path) -> result`` to turn a found provider file
+  into the caller's result. The dispatcher hashes the caller's file (in a worker thread) so that, where
+  the provider serves the stored bytes, a candidate is proven by its content, never by name and size.
 
 Fallback happens only on transport errors (`FALLBACK_ERRORS`): the provider gave no verdict, so the
 file may or may not be stored. Before trying the legacy arm the dispatcher asks `reconcile` whether the
@@ -33,8 +35,11 @@ from llmfiles._errors import TransportError as LLMFilesTransportError
 from llmfiles.observe import Arm, Event, Outcome, classify_error, hash_key
 from llmfiles.rollout._bucket import in_rollout
 from llmfiles.rollout._flags import FlagSource
+from llmfiles.transfer import file_sha256
 
 _log = structlog.get_logger("llmfiles.rollout")
+# Reads of the caller's file when a lost upload is looked for: rare, so plain 1 MiB chunks.
+_HASH_CHUNK_SIZE = 1024 * 1024
 
 FALLBACK_ERRORS: Final[tuple[type[BaseException], ...]] = (
     TimeoutError,
@@ -74,7 +79,9 @@ class LegacyArm(Protocol[R_co]):
 class Reconcile(Protocol):
     """`AsyncFilesClient.find_uploaded`: finds a file the failed async attempt may have stored after all."""
 
-    def __call__(self, *, filename: str, size: int, created_after: float) -> Awaitable[Any | None]: ...
+    def __call__(
+        self, *, filename: str, size: int, created_after: float, purpose: str, sha256: str
+    ) -> Awaitable[Any | None]: ...
 
 
 class EventSink(Protocol):
@@ -214,8 +221,13 @@ class Dispatcher(Generic[R]):
         if self._reconcile is not None and self._adopt is not None:
             try:
                 size = (await asyncio.to_thread(os.stat, path)).st_size
+                sha256 = await asyncio.to_thread(file_sha256, path, _HASH_CHUNK_SIZE)
                 found = await self._reconcile(
-                    filename=path.name, size=size, created_after=started - self._skew
+                    filename=path.name,
+                    size=size,
+                    created_after=started - self._skew,
+                    purpose=purpose,
+                    sha256=sha256,
                 )
             except Exception as exc:
                 _log.warning(

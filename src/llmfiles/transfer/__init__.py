@@ -6,6 +6,7 @@ turns an untrusted name into a path (the CLI, the reference service) must use th
 
 from llmfiles.transfer._client import AsyncFilesClient
 from llmfiles.transfer._filenames import parse_content_disposition, safe_join, sanitize_filename
+from llmfiles.transfer._local import file_sha256
 from llmfiles.transfer._models import FileObject, Obtained, Progress, UploadResult
 from llmfiles.transfer._settings import TransferSettings
 
@@ -16,6 +17,7 @@ __all__ = [
     "Progress",
     "TransferSettings",
     "UploadResult",
+    "file_sha256",
     "parse_content_disposition",
     "safe_join",
     "sanitize_filename",

@@ -1,6 +1,7 @@
 """Dispatcher with fake arms: routing, fallback only on transport errors, reconcile, one event per call."""
 
 import asyncio
+import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,8 +210,18 @@ class Reconciler:
         self.found, self.error = found, error
         self.calls: list[dict[str, Any]] = []
 
-    async def __call__(self, *, filename: str, size: int, created_after: float) -> FoundFile | None:
-        self.calls.append({"filename": filename, "size": size, "created_after": created_after})
+    async def __call__(
+        self, *, filename: str, size: int, created_after: float, purpose: str, sha256: str
+    ) -> FoundFile | None:
+        self.calls.append(
+            {
+                "filename": filename,
+                "size": size,
+                "created_after": created_after,
+                "purpose": purpose,
+                "sha256": sha256,
+            }
+        )
         if self.error is not None:
             raise self.error
         return self.found
@@ -229,7 +240,11 @@ async def test_a_file_that_landed_is_adopted_not_uploaded_twice(file: Path) -> N
     result = await dispatcher.upload(file, purpose="p", key="k")
     assert (result.arm, result.file_id) == ("reconciled", "file-landed")
     assert arms.legacy_calls == 0
-    assert reconcile.calls == [{"filename": "report.pdf", "size": 1234, "created_after": 995.0}]
+    # The caller's own hash goes along, so a provider that serves stored bytes proves the file by content.
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    assert reconcile.calls == [
+        {"filename": "report.pdf", "size": 1234, "created_after": 995.0, "purpose": "p", "sha256": digest}
+    ]
     [event] = sink.events
     assert (event.outcome, event.error_type) == ("success", "ReadTimeout")
 

@@ -9,6 +9,7 @@ def test_public_names_are_pinned() -> None:
         "Progress",
         "TransferSettings",
         "UploadResult",
+        "file_sha256",
         "parse_content_disposition",
         "safe_join",
         "sanitize_filename",
