@@ -8,6 +8,7 @@ async uploads. The harness sets the rate (``LLMFILES_LOAD_RATE_PER_USER``), the 
 
 import os
 import random
+import time
 import uuid
 
 from locust import HttpUser, constant_throughput, task
@@ -24,6 +25,9 @@ class StageUser(HttpUser):
     def on_start(self) -> None:
         self.user_id = f"user-{uuid.uuid4().hex[:10]}"
         self.rng = random.Random(self.user_id)
+        # Users spawn within seconds of each other; without a random offset into the first cycle they stay
+        # in step and the "paced" load arrives as one burst of every user per cycle.
+        time.sleep(self.rng.uniform(0, 1 / RATE_PER_USER))
         authorize(self.client)
 
     @task

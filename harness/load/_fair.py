@@ -257,8 +257,34 @@ def _seen_by_users(arm: Judgement, seen: Sequence[Judgement]) -> Judgement:
     return Judgement(arm.name, JudgeVerdict.INCONCLUSIVE, reason, arm.detail)
 
 
-def judge_run(phases: Sequence[PhaseFigures], criteria: Criteria) -> RunVerdict:
-    """Judge a run's phases: the new arm in the candidate phases, then the service if there are controls."""
+#: A phase served the offered load when at least this share of the offered requests started in it.
+SERVED_SHARE = 0.5
+
+
+def _served(phases: Sequence[PhaseFigures], offered_per_s: float) -> Judgement:
+    """Whether each phase served the paced load: a stalled candidate phase is a FAIL, a stalled control
+    phase makes it the machine's doing (INCONCLUSIVE).
+
+    A paced user sends its next request only after the last one answered, so a service that stops
+    answering shows as requests that never started, not as failures or latencies in that phase.
+    """
+    name = f"offered load served (each phase >= {SERVED_SHARE:.0%} of {offered_per_s:g} requests/s)"
+    short = [p for p in phases if p.per_s < SERVED_SHARE * offered_per_s]
+    rates = ", ".join(f"{p.window.phase.name} {p.per_s:.1f}/s" for p in phases)
+    if not short:
+        return Judgement(name, JudgeVerdict.PASS, rates, None)
+    if any(p.window.phase.role == "control" for p in short) or len(phases) < 2:
+        return Judgement(name, JudgeVerdict.INCONCLUSIVE, f"{rates}: a control phase stalled too", None)
+    return Judgement(name, JudgeVerdict.FAIL, f"{rates}: only candidate phases stalled", None)
+
+
+def judge_run(
+    phases: Sequence[PhaseFigures], criteria: Criteria, *, offered_per_s: float | None = None
+) -> RunVerdict:
+    """Judge a run's phases: the new arm in the candidate phases, then the service if there are controls.
+
+    `offered_per_s` is the paced load's rate (None for unpaced scenarios): each phase must serve it.
+    """
     candidates = [p for p in phases if p.window.phase.role == "candidate"]
     controls = [p for p in phases if p.window.phase.role == "control"]
     new_arm = _pool([p.arm("async").tally for p in candidates])
@@ -292,6 +318,8 @@ def judge_run(phases: Sequence[PhaseFigures], criteria: Criteria) -> RunVerdict:
         arm_latency = _seen_by_users(arm_latency, seen)
     judgements.insert(0, arm_latency)
     judgements.append(sustained)
+    if offered_per_s is not None and controls:
+        judgements.append(_served(phases, offered_per_s))
     verdicts = {j.verdict for j in judgements}
     if JudgeVerdict.FAIL in verdicts:
         decision = Decision.ROLLBACK

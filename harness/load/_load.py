@@ -136,8 +136,9 @@ class LoadConfig:
 
     @property
     def warmup_s(self) -> float:
-        """Seconds before the first phase: Locust starting and its users spawning."""
-        return min(6.0, self.duration_s * 0.1)
+        """Seconds before the first phase: one pacing cycle (each user's first call lands somewhere in
+        it), at least 6 s for Locust's users to spawn, at most a fifth of the run."""
+        return min(self.duration_s * 0.2, max(6.0, self.users / self.rate))
 
     @property
     def alternates(self) -> bool:
@@ -389,7 +390,8 @@ def run_load(config: LoadConfig, console: Console) -> LoadResult:
     events = read_run_events(config.out / "events.jsonl")
     label = arm_labeller(samples, control_arm=config.control_arm)
     figures = phase_figures(driver.windows, samples, events, label=label)
-    verdict = judge_run(figures, criteria_for(config.stage))
+    offered = config.rate if config.scenario == "stage_promotion" else None
+    verdict = judge_run(figures, criteria_for(config.stage), offered_per_s=offered)
     if not lost.ok:
         code = 1
     elif config.scenario == "stage_promotion":

@@ -73,7 +73,7 @@ def test_a_short_stage_run_alternates_phases_and_reports_them(tmp_path: Path) ->
     assert async_share[1] > async_share[0]
     assert async_share[3] > async_share[2]
     assert summary["verdict"]["gate_set"]
-    assert len(summary["verdict"]["judgements"]) == 5
+    assert len(summary["verdict"]["judgements"]) == 6
     assert result.exit_code == EXIT_CODES[result.decision]
     assert summary["exit_code"] == result.exit_code
     assert "Verdict" in (tmp_path / "load-report.md").read_text()
@@ -114,7 +114,7 @@ def test_an_aa_run_serves_everyone_async_and_splits_them_by_the_stage(tmp_path: 
         stage=50,
         profile="calm",
         users=20,
-        duration_s=12,
+        duration_s=16,
         out=tmp_path,
         rate=20,
         max_file_bytes=64 * 1024,

@@ -176,6 +176,21 @@ def test_a_slow_new_arm_in_a_service_that_queues_holds() -> None:
     assert _verdict(_run(2.0), slow={0: 20.0, 1: 20.0, 2: 20.0, 3: 20.0}) == "HOLD"
 
 
+def _served(events: list[Event], drop_phase: int) -> str:
+    """The verdict with the offered rate (100/s here) when no request started in phase `drop_phase`."""
+    samples = [s for s in _samples(events) if int(s.t // 10) != drop_phase]
+    figures = phase_figures(WINDOWS, samples, events, label=arm_labeller([], control_arm="legacy"))
+    served = judge_run(figures, CRITERIA, offered_per_s=100).judgements[-1]
+    return str(served.verdict)
+
+
+def test_a_candidate_phase_that_served_nothing_fails_a_control_one_is_the_machine() -> None:
+    events = _run(1.0)
+    assert _served(events, drop_phase=-1) == "PASS"
+    assert _served(events, drop_phase=3) == "FAIL"
+    assert _served(events, drop_phase=2) == "INCONCLUSIVE"
+
+
 def test_a_failing_new_arm_rolls_back_even_when_fast() -> None:
     events = _run(1.0)
     failing = [
