@@ -40,6 +40,7 @@ from rich.table import Table
 from harness._engines import ThrowawayPostgres, ThrowawayPrometheus, free_port
 from harness._lost import find_lost
 from harness._procs import MockProcess, ServerProcess
+from harness._runs import locust_summary, read_ledger
 from llmfiles.fleet import ControllerLease, PostgresFlagSource, PostgresStateStore
 from llmfiles.rollout import FlagState, RolloutState
 
@@ -285,13 +286,6 @@ def _instance_percent(url: str) -> float | None:
         return None
 
 
-def _ledger(path: Path) -> list[tuple[str, str]]:
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [(row["file_id"], row["sha256"]) for row in rows]
-
-
 def run_fleet(config: FleetConfig, console: Console) -> FleetResult:
     """Run the fleet scenario end to end (see the module docstring) and print its figures."""
     config.out.mkdir(parents=True, exist_ok=True)
@@ -319,7 +313,9 @@ def run_fleet(config: FleetConfig, console: Console) -> FleetResult:
                 _timeline(config, fleet, mock, urls, result)
         finally:
             fleet.stop()
-        done = [row for i in range(config.instances) for row in _ledger(config.out / f"uploads-{i}.jsonl")]
+        done = [
+            row for i in range(config.instances) for row in read_ledger(config.out / f"uploads-{i}.jsonl")
+        ]
         result.answered = len(done)
         result.lost = find_lost(done, mock.journal()).lost
     (config.out / "fleet.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
@@ -396,7 +392,7 @@ def _timeline(
         watch.join()
         for process in locust:
             process.wait(timeout=config.duration_s + 60)
-        result.locust = _locust_totals(config.out)
+        result.locust = locust_summary(config.out)
     finally:
         for process in locust:
             if process.poll() is None:
@@ -415,18 +411,6 @@ def _watch_instances(urls: list[str], result: FleetResult, timeout_s: float) -> 
         time.sleep(0.02)
 
 
-def _locust_totals(out: Path) -> dict[str, Any]:
-    import csv
-
-    path = out / "locust_stats.csv"
-    if not path.exists():
-        return {}
-    with path.open(newline="") as handle:
-        rows = {row["Name"]: row for row in csv.DictReader(handle)}
-    total = rows.get("Aggregated", {})
-    return {key: total.get(key) for key in ("Request Count", "Failure Count", "Median Response Time", "95%")}
-
-
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -440,7 +424,7 @@ def _table(result: FleetResult) -> Table:
     table.add_row("uploads answered", str(result.answered), "", "")
     table.add_row(
         "locust requests / failures",
-        f"{result.locust.get('Request Count')} / {result.locust.get('Failure Count')}",
+        f"{result.locust.get('requests', 0):.0f} / {result.locust.get('failures', 0):.0f}",
         "",
         "",
     )

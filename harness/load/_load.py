@@ -21,8 +21,6 @@ once nothing was lost, and print the verdict for information.
 from __future__ import annotations
 
 import contextlib
-import csv
-import json
 import os
 import secrets
 import signal
@@ -39,6 +37,7 @@ from rich.console import Console
 
 from harness._lost import LostReport, find_lost
 from harness._procs import MockProcess, ServerProcess
+from harness._runs import locust_summary, read_ledger
 from harness.load._fair import Criteria, RunVerdict, judge_run
 from harness.load._figures import PhaseFigures, arm_labeller, phase_figures, read_run_events, read_samples
 from harness.load._gate import EXIT_CODES, stage_name
@@ -282,32 +281,6 @@ def _run_locust(
             log.close()
 
 
-def _locust_summary(out: Path) -> dict[str, Any]:
-    """The Aggregated row of Locust's stats CSV, as numbers."""
-    path = out / "locust_stats.csv"
-    if not path.exists():
-        return {}
-    with path.open(newline="") as handle:
-        rows = {row["Name"]: row for row in csv.DictReader(handle)}
-    total = rows.get("Aggregated", {})
-    keys = {
-        "Request Count": "requests",
-        "Failure Count": "failures",
-        "Median Response Time": "p50_ms",
-        "95%": "p95_ms",
-        "99%": "p99_ms",
-        "Requests/s": "rps",
-    }
-    return {name: float(total[key]) for key, name in keys.items() if total.get(key) not in (None, "", "N/A")}
-
-
-def _ledger(path: Path) -> list[tuple[str, str]]:
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [(row["file_id"], row["sha256"]) for row in rows]
-
-
 def arm_rules(profile: str, *, async_profile: str | None, legacy_profile: str | None) -> list[dict[str, Any]]:
     """`profile`'s rules for every request, then each per-arm profile's rules for that arm's requests only.
 
@@ -385,7 +358,7 @@ def run_load(config: LoadConfig, console: Console) -> LoadResult:
                 config, service.url, {**os.environ, **env, **token}, driver, service.pid
             )
         journal = mock.journal()
-    lost = find_lost(_ledger(config.out / "uploads.jsonl"), journal)
+    lost = find_lost(read_ledger(config.out / "uploads.jsonl"), journal)
     samples = read_samples(samples_dir)
     events = read_run_events(config.out / "events.jsonl")
     label = arm_labeller(samples, control_arm=config.control_arm)
@@ -398,7 +371,7 @@ def run_load(config: LoadConfig, console: Console) -> LoadResult:
         code = EXIT_CODES[str(verdict.decision)]
     else:
         code = 0
-    result = LoadResult(code, verdict, lost, _locust_summary(config.out), locust_exit, tuple(figures))
+    result = LoadResult(code, verdict, lost, locust_summary(config.out), locust_exit, tuple(figures))
     title = (
         f"{config.scenario}, stage {config.stage:g}%, {_chaos_label(config)}, "
         f"{config.users} users, {config.rate:g} req/s"
