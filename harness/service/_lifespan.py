@@ -151,6 +151,7 @@ class Lifespan:
                 stage=config.stage if controller is None else controller.current_stage,
                 legacy_in_thread=config.legacy_in_thread,
             )
+            stack.callback(dispatcher.close)
             if controller is not None:
                 checks = asyncio.create_task(check_every(controller, config.check_interval_s))
                 stack.push_async_callback(_cancel, checks)
@@ -174,6 +175,7 @@ class Lifespan:
             max_files=config.keep_files,
             max_bytes=config.keep_bytes,
             metrics=registry_metrics,
+            concurrency=config.cleanup_concurrency,
         )
         guard = QuotaGuard(
             opened,
@@ -182,6 +184,7 @@ class Lifespan:
             max_files=config.max_files,
             max_bytes=config.max_bytes,
             metrics=registry_metrics,
+            concurrency=config.cleanup_concurrency,
         )
         # Entered after the registry and the client, so it stops before they close.
         # A quarter second apart: under load a pass then covers dozens of releases at once.
