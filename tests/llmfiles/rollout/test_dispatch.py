@@ -407,9 +407,7 @@ async def test_legacy_threads_bounds_the_legacy_uploads_in_flight(file: Path) ->
             with lock:
                 in_flight -= 1
 
-    dispatcher = Dispatcher(
-        Flags(0), async_arm=Arms().upload_async, legacy_arm=slow_legacy, legacy_threads=2
-    )
+    dispatcher = Dispatcher(Flags(0), async_arm=Arms().upload_async, legacy_arm=slow_legacy, legacy_threads=2)
     await asyncio.gather(*(dispatcher.upload(file, purpose="p", key=f"k{i}") for i in range(8)))
     dispatcher.close()
     assert peak == 2
