@@ -67,6 +67,10 @@ class ServiceConfig:
             the nothing-lost check compares with the provider's journal.
         workdir: where request bodies are spooled before upload (and the default registry lives).
         legacy_in_thread: False runs the legacy arm on the event loop, as the old service did.
+        legacy_threads: the legacy arm's thread pool (with `legacy_in_thread`): as many as spool slots,
+            since every request holding a slot may be in a legacy upload. A blocking client's
+            concurrency is its threads; fewer would queue the old arm behind itself when its provider
+            slows down (a 2 s brownout at 40 requests/s keeps about 100 legacy uploads in flight).
         delete_after: give each upload's reference back once the caller has its answer, as a service that
             hands files to a model and is done with them would. Without a registry the provider file is
             deleted at once; with one it stays for reuse until the quota clean-up needs the room. Either
@@ -111,6 +115,7 @@ class ServiceConfig:
     ledger_path: Path
     workdir: Path
     legacy_in_thread: bool = False
+    legacy_threads: int = DEFAULT_MAX_SPOOLS
     delete_after: bool = False
     api_key: str = "service-key"
     purpose: str = "file-extract"
@@ -135,7 +140,7 @@ class ServiceConfig:
                 f"token has {len(self.token)} characters; pass one of at least {MIN_TOKEN_CHARS} "
                 "(python -m harness.service generates one when --token and LLMFILES_SERVICE_TOKEN are unset)"
             )
-        for name in ("max_spools", "cleanup_concurrency"):
+        for name in ("max_spools", "cleanup_concurrency", "legacy_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be at least 1")
         for name in ("header_timeout_s", "body_timeout_s", "check_interval_s"):

@@ -150,6 +150,7 @@ class Lifespan:
                 sinks=(events, metrics),
                 stage=config.stage if controller is None else controller.current_stage,
                 legacy_in_thread=config.legacy_in_thread,
+                legacy_threads=config.legacy_threads,
             )
             stack.callback(dispatcher.close)
             if controller is not None:

@@ -139,6 +139,9 @@ def test_multipart_without_a_file_part_is_a_clear_400(service: TestClient, tmp_p
         ("keep_bytes", -1),
         ("max_bytes", 11 * 1024**3),
         ("registry", ""),
+        ("max_spools", 0),
+        ("cleanup_concurrency", 0),
+        ("legacy_threads", 0),
     ],
     ids=[
         "percent",
@@ -149,6 +152,9 @@ def test_multipart_without_a_file_part_is_a_clear_400(service: TestClient, tmp_p
         "keep-bytes",
         "max-bytes",
         "registry",
+        "spools",
+        "cleanup",
+        "legacy-threads",
     ],
 )
 def test_config_rejects_bad_values(tmp_path: Path, field: str, value: object) -> None:
