@@ -169,7 +169,8 @@ class AsyncFilesClient:
         Raises:
             UnsupportedPurposeError: the provider does not know `purpose`.
             FileTooLargeError: the file exceeds the purpose's limit.
-            ConfigError: the file cannot be read.
+            ConfigError: the file cannot be read, or its name is not valid UTF-8 (a non-UTF-8 name from
+                another system: the part announces it as UTF-8); nothing is sent.
             IntegrityError: the file changed size while it was being sent.
             UploadMayExistError: the answer was lost and no stored file could be proven to be this one,
                 or the listing could not be read to look (the cause says why).
