@@ -33,6 +33,7 @@ from llmfiles.rollout._flags import (
 from llmfiles.rollout._gates import (
     DEFAULT_GATES,
     LOAD_RUN_GATES,
+    LOAD_RUN_LATENCY_TOLERANCE,
     LOAD_RUN_MIN_UPLOADS,
     OFF,
     Decision,
@@ -59,6 +60,7 @@ __all__ = [
     "DEFAULT_GATES",
     "FALLBACK_ERRORS",
     "LOAD_RUN_GATES",
+    "LOAD_RUN_LATENCY_TOLERANCE",
     "LOAD_RUN_MIN_UPLOADS",
     "OFF",
     "Adopt",
