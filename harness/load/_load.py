@@ -365,7 +365,12 @@ def run_load(config: LoadConfig, console: Console) -> LoadResult:
     label = arm_labeller(samples, control_arm=config.control_arm)
     figures = phase_figures(driver.windows, samples, events, label=label)
     offered = config.rate if config.scenario == "stage_promotion" else None
-    verdict = judge_run(figures, criteria_for(config.stage), offered_per_s=offered)
+    verdict = judge_run(
+        figures,
+        criteria_for(config.stage),
+        offered_per_s=offered,
+        legacy_on_loop=not config.legacy_in_thread,
+    )
     if not lost.ok:
         code = 1
     elif config.scenario == "stage_promotion":
