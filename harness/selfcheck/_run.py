@@ -10,19 +10,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 from rich.console import Console
 from rich.table import Table
 
 from harness._bench import Case, run_cases
-from harness._context import MB, BenchConfig, BenchContext, FileFactory
-from harness._procs import MockProcess
+from harness._context import BenchConfig, BenchContext, bench_context
 from harness.report._claims import CLAIMS, claim_by_id
 from harness.report._console import progress_display
 from harness.report._verdict import Measurement, Outcome, Verdict, judge
@@ -138,20 +135,9 @@ def run_self_check(config: BenchConfig, console: Console, controls: Sequence[Con
 
 
 def _measure(config: BenchConfig, controls: Sequence[Control], console: Console) -> list[ControlResult]:
-    with tempfile.TemporaryDirectory(prefix="llmfiles-selfcheck-") as tmp:
-        workdir = Path(tmp)
-        (workdir / "files").mkdir()
-        limit = max(config.memory_sizes)
-        mock_process = MockProcess(
-            seed=config.seed,
-            data_dir=workdir / "mock",
-            log_path=config.out / "mock.log",
-            max_file_bytes=limit if limit > 100 * MB else None,
-        )
-        with mock_process as mock:
-            ctx = BenchContext(
-                config=config, mock=mock, workdir=workdir, files=FileFactory(workdir / "files")
-            )
-            runs = len({control.run_key for control in controls})
-            with progress_display(console, total=runs) as reporter:
-                return asyncio.run(run_controls(ctx, controls, reporter))
+    runs = len({control.run_key for control in controls})
+    with (
+        bench_context(config, "llmfiles-selfcheck-") as ctx,
+        progress_display(console, total=runs) as reporter,
+    ):
+        return asyncio.run(run_controls(ctx, controls, reporter))
