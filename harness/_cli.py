@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from harness.load._load import DEFAULT_RATE
 from llmfiles import ConfigError
 
 __all__ = ["app", "main"]
@@ -98,7 +99,7 @@ def load(
     rate: Annotated[
         float,
         typer.Option(help="Requests/s all users offer together (stage_promotion), a pace the box sustains."),
-    ] = 10.0,
+    ] = DEFAULT_RATE,
     async_profile: Annotated[
         str | None, typer.Option(help="Mock profile for the async arm's requests only, on top of --profile.")
     ] = None,

@@ -12,6 +12,7 @@ from llmfiles.transfer import TransferSettings
 
 __all__ = [
     "ARM_HEADER",
+    "DEFAULT_CLEANUP_CONCURRENCY",
     "DEFAULT_KEEP_BYTES",
     "DEFAULT_KEEP_FILES",
     "DEFAULT_MAX_BYTES",
@@ -36,6 +37,8 @@ MIN_TOKEN_CHARS = 16
 # Above the 150 users a load run drives (a load run on a busy box had 64 slots stay full for 10 s, so
 # one upload got a 503): the bound is there against hostile clients, not to queue honest ones.
 DEFAULT_MAX_SPOOLS = 256
+#: Deletes in flight in a clean-up pass: 40 uploads/s at a 0.25 s delete needs 10; room above that.
+DEFAULT_CLEANUP_CONCURRENCY = 16
 
 # A tenth of the account below its limits: room for files the registry does not know (an upload whose
 # answer was lost and never reconciled) and for uploads that go ahead when nothing more can be freed.
@@ -64,6 +67,10 @@ class ServiceConfig:
             the nothing-lost check compares with the provider's journal.
         workdir: where request bodies are spooled before upload (and the default registry lives).
         legacy_in_thread: False runs the legacy arm on the event loop, as the old service did.
+        legacy_threads: the legacy arm's thread pool (with `legacy_in_thread`): as many as spool slots,
+            since every request holding a slot may be in a legacy upload. A blocking client's
+            concurrency is its threads; fewer would queue the old arm behind itself when its provider
+            slows down (a 2 s brownout at 40 requests/s keeps about 100 legacy uploads in flight).
         delete_after: give each upload's reference back once the caller has its answer, as a service that
             hands files to a model and is done with them would. Without a registry the provider file is
             deleted at once; with one it stays for reuse until the quota clean-up needs the room. Either
@@ -78,6 +85,10 @@ class ServiceConfig:
         keep_bytes: their total bytes at most.
         max_files: files the provider may hold before an upload first deletes unreferenced ones itself.
         max_bytes: bytes the provider may hold before an upload does the same.
+        cleanup_concurrency: provider deletes in flight at once in a clean-up pass. The service uploads
+            a new file per request, so it must delete about as fast or it reaches `max_files` and every
+            upload waits for a clean-up of its own; one at a time (about 4 a second at 0.2 s a delete)
+            stalled a 40 requests/s load run within 30 s.
         transfer: the async arm's client settings; by default from ``LLMFILES_MAX_RETRIES``,
             ``LLMFILES_TIMEOUT_S`` and ``LLMFILES_MAX_CONCURRENCY`` (or their ``ASYNC_UPLOAD_*`` names),
             as `load_transfer_settings` reads them; a bad value raises `ConfigError`.
@@ -104,6 +115,7 @@ class ServiceConfig:
     ledger_path: Path
     workdir: Path
     legacy_in_thread: bool = False
+    legacy_threads: int = DEFAULT_MAX_SPOOLS
     delete_after: bool = False
     api_key: str = "service-key"
     purpose: str = "file-extract"
@@ -112,6 +124,7 @@ class ServiceConfig:
     keep_bytes: int = DEFAULT_KEEP_BYTES
     max_files: int = DEFAULT_MAX_FILES
     max_bytes: int = DEFAULT_MAX_BYTES
+    cleanup_concurrency: int = DEFAULT_CLEANUP_CONCURRENCY
     transfer: TransferSettings = field(default_factory=load_transfer_settings)
     flags: str | None = None
     token: str = field(default="", repr=False)
@@ -127,8 +140,9 @@ class ServiceConfig:
                 f"token has {len(self.token)} characters; pass one of at least {MIN_TOKEN_CHARS} "
                 "(python -m harness.service generates one when --token and LLMFILES_SERVICE_TOKEN are unset)"
             )
-        if self.max_spools < 1:
-            raise ConfigError(f"max_spools={self.max_spools!r} must be at least 1")
+        for name in ("max_spools", "cleanup_concurrency", "legacy_threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be at least 1")
         for name in ("header_timeout_s", "body_timeout_s", "check_interval_s"):
             value = getattr(self, name)
             if not value > 0 or value == float("inf"):

@@ -125,10 +125,18 @@ async def _clean(
     max_files: int,
     max_bytes: int,
     metrics: RegistryMetrics,
+    concurrency: int,
 ) -> None:
     """One `clean_up` pass, counted and logged; a registry failure is logged and left to the next pass."""
     try:
-        result = await clean_up(registry, provider, delete=delete, max_files=max_files, max_bytes=max_bytes)
+        result = await clean_up(
+            registry,
+            provider,
+            delete=delete,
+            max_files=max_files,
+            max_bytes=max_bytes,
+            concurrency=concurrency,
+        )
     except LLMFilesError as exc:
         _log.warning("registry clean-up failed", provider=provider, error=type(exc).__name__)
         return
@@ -150,10 +158,18 @@ def clean_pass(
     max_files: int,
     max_bytes: int,
     metrics: RegistryMetrics,
+    concurrency: int,
 ) -> Callable[[], Awaitable[None]]:
     """The background pass for `Cleaner`: unreferenced files beyond the limits go, oldest first."""
     return functools.partial(
-        _clean, registry, provider, delete=delete, max_files=max_files, max_bytes=max_bytes, metrics=metrics
+        _clean,
+        registry,
+        provider,
+        delete=delete,
+        max_files=max_files,
+        max_bytes=max_bytes,
+        metrics=metrics,
+        concurrency=concurrency,
     )
 
 
@@ -179,6 +195,7 @@ class QuotaGuard:
         max_files: files the provider may hold (files being deleted count: the provider still has them).
         max_bytes: bytes the provider may hold.
         metrics: where deleted files are counted.
+        concurrency: deletes in flight at once in a pass (`clean_up`'s).
         refresh_s: longest time a usage answer is trusted far from the limits.
         clock: monotonic seconds (inject a fake one in tests).
     """
@@ -192,6 +209,7 @@ class QuotaGuard:
         max_files: int,
         max_bytes: int,
         metrics: RegistryMetrics,
+        concurrency: int = 1,
         refresh_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -201,6 +219,7 @@ class QuotaGuard:
         self._max_files = max_files
         self._max_bytes = max_bytes
         self._metrics = metrics
+        self._concurrency = concurrency
         self._refresh_s = refresh_s
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -246,4 +265,5 @@ class QuotaGuard:
                 max_files=max(0, self._max_files - usage.deleting),
                 max_bytes=max(0, self._max_bytes - usage.deleting_bytes),
                 metrics=self._metrics,
+                concurrency=self._concurrency,
             )

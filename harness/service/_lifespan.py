@@ -1,16 +1,16 @@
 """What lives while the app runs: the provider clients, the dispatcher, the ledger, the registry.
 
 `Lifespan` opens them all at start-up and closes them in reverse order at shutdown; the handlers reach
-them through Starlette's lifespan state (``request.state.live``, see `live`). The two arms' provider
-clients are built in one place, `make_clients`.
+them through Starlette's lifespan state (``request.state.live``, see `live`). The provider clients (the
+two arms' and the service's own) are built in one place, `make_clients`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import cast
 
 from starlette.applications import Starlette
@@ -36,12 +36,12 @@ from llmfiles.rollout import (
     RolloutController,
     StateStore,
 )
-from llmfiles.transfer import AsyncFilesClient, UploadResult
+from llmfiles.transfer import AsyncFilesClient, TransferSettings, UploadResult
 
-__all__ = ["Dedup", "Lifespan", "Live", "live", "make_clients"]
+__all__ = ["Clients", "Dedup", "Lifespan", "Live", "live", "make_clients"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Dedup:
     """The registry, its background clean-up and the quota guard uploads pass first."""
 
@@ -51,13 +51,13 @@ class Dedup:
     metrics: RegistryMetrics
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Live:
     """The running service, as the handlers see it.
 
     Args:
         config: the settings.
-        client: the async arm's client; also serves listings, downloads and deletes.
+        client: the service's own client (`Clients.service`): listings, downloads, deletes.
         dispatcher: picks the arm per caller and records each upload.
         ledger: the uploads answered as done; scopes what callers may see.
         dedup: the registry side, None with ``registry="none"``.
@@ -81,20 +81,44 @@ def live(request: Request) -> Live:
     return cast(Live, request.state.live)
 
 
-def make_clients(config: ServiceConfig) -> tuple[AsyncFilesClient, LegacyFilesClient]:
-    """The async arm's and the legacy arm's provider clients: the one place either is built."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Clients:
+    """The service's provider clients.
+
+    Args:
+        service: the service's own: listings, downloads, deletes and the quota clean-up. Not an arm's
+            work, so its requests carry no arm label, and chaos aimed at one arm (`ARM_HEADER`) leaves
+            them alone: a broken new arm must not slow the clean-up every upload depends on.
+        async_arm: the new arm's uploads (and its reconcile), labelled ``async``.
+        legacy: the old arm's uploads, labelled ``legacy``.
+    """
+
+    service: AsyncFilesClient
+    async_arm: AsyncFilesClient
+    legacy: LegacyFilesClient
+
+
+def make_clients(config: ServiceConfig) -> Clients:
+    """The service's provider clients: the one place any of them is built."""
+
+    def client(settings: TransferSettings, headers: dict[str, str]) -> AsyncFilesClient:
+        return AsyncFilesClient(
+            KIMI,
+            api_key=config.api_key,
+            base_url=config.provider_url,
+            settings=settings,
+            default_headers=headers,
+        )
+
     # Each arm's requests carry its name, so a provider (the mock's chaos rules) can tell them apart.
-    client = AsyncFilesClient(
-        KIMI,
-        api_key=config.api_key,
-        base_url=config.provider_url,
-        settings=config.transfer,
-        default_headers={ARM_HEADER: "async"},
-    )
     legacy = LegacyFilesClient(
         KIMI, api_key=config.api_key, base_url=config.provider_url, default_headers={ARM_HEADER: "legacy"}
     )
-    return client, legacy
+    # Its own permits too: uploads stalled at a slow provider must not hold every one the deletes need.
+    own = dataclasses.replace(config.transfer, limit_group="service")
+    return Clients(
+        service=client(own, {}), async_arm=client(config.transfer, {ARM_HEADER: "async"}), legacy=legacy
+    )
 
 
 class Lifespan:
@@ -127,8 +151,9 @@ class Lifespan:
                 stack.callback(source.close)
             events = stack.enter_context(EventLog(config.events_path))
             ledger = stack.enter_context(Ledger(config.ledger_path))
-            client, legacy = make_clients(config)
-            await stack.enter_async_context(client)
+            clients = make_clients(config)
+            client = await stack.enter_async_context(clients.service)
+            arm = await stack.enter_async_context(clients.async_arm)
             dedup = None
             if self._registry is not None:
                 # Closed on the way out: an open aiosqlite connection keeps the interpreter alive.
@@ -144,13 +169,15 @@ class Lifespan:
                 )
             dispatcher = make_dispatcher(
                 flags,
-                client=client,
-                legacy=legacy,
+                client=arm,
+                legacy=clients.legacy,
                 recorder=recorder,
                 sinks=(events, metrics),
                 stage=config.stage if controller is None else controller.current_stage,
                 legacy_in_thread=config.legacy_in_thread,
+                legacy_threads=config.legacy_threads,
             )
+            stack.callback(dispatcher.close)
             if controller is not None:
                 checks = asyncio.create_task(check_every(controller, config.check_interval_s))
                 stack.push_async_callback(_cancel, checks)
@@ -174,6 +201,7 @@ class Lifespan:
             max_files=config.keep_files,
             max_bytes=config.keep_bytes,
             metrics=registry_metrics,
+            concurrency=config.cleanup_concurrency,
         )
         guard = QuotaGuard(
             opened,
@@ -182,6 +210,7 @@ class Lifespan:
             max_files=config.max_files,
             max_bytes=config.max_bytes,
             metrics=registry_metrics,
+            concurrency=config.cleanup_concurrency,
         )
         # Entered after the registry and the client, so it stops before they close.
         # A quarter second apart: under load a pass then covers dozens of releases at once.

@@ -139,6 +139,9 @@ def test_multipart_without_a_file_part_is_a_clear_400(service: TestClient, tmp_p
         ("keep_bytes", -1),
         ("max_bytes", 11 * 1024**3),
         ("registry", ""),
+        ("max_spools", 0),
+        ("cleanup_concurrency", 0),
+        ("legacy_threads", 0),
     ],
     ids=[
         "percent",
@@ -149,6 +152,9 @@ def test_multipart_without_a_file_part_is_a_clear_400(service: TestClient, tmp_p
         "keep-bytes",
         "max-bytes",
         "registry",
+        "spools",
+        "cleanup",
+        "legacy-threads",
     ],
 )
 def test_config_rejects_bad_values(tmp_path: Path, field: str, value: object) -> None:
@@ -493,3 +499,21 @@ async def test_the_quota_guard_asks_the_registry_only_when_its_estimate_could_be
         assert asked == [0.0, 0.0, 1.0]
         await guard.make_room(2 * 10**6)  # too big for the estimate: ask
         assert asked == [0.0, 0.0, 1.0, 1.0]
+
+
+async def test_chaos_aimed_at_the_async_arm_leaves_the_services_own_deletes_alone(
+    mock: MockProvider, tmp_path: Path
+) -> None:
+    """Deletes are the service's work, not an arm's: a broken new arm must not stall the clean-up that
+    every upload (of either arm) depends on once the account is near its quota.
+    """
+    body = b"uploaded by the legacy arm, released by the service"
+    sha256 = hashlib.sha256(body).hexdigest()
+    arm_down = {"x-llmfiles-arm": "async"}
+    mock.set_rules([{"match": {"headers": arm_down}, "effect": {"kind": "error", "status": 503}}])
+    async with _serve(_config(mock, tmp_path, percent=0, stage="0%", keep_files=0)) as client:
+        uploaded = (await client.post("/upload", content=body)).json()
+        released = await client.delete(f"/files/{uploaded['file_id']}", params={"sha256": sha256})
+    assert released.json() == {"file_id": uploaded["file_id"], "references": 0, "kept": False}
+    deletes = [e for e in mock.journal() if e["operation"] == "delete"]
+    assert [(e["file_id"], e["status"]) for e in deletes] == [(uploaded["file_id"], 200)]

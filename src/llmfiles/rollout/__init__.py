@@ -32,6 +32,7 @@ from llmfiles.rollout._flags import (
 from llmfiles.rollout._gates import (
     DEFAULT_GATES,
     LOAD_RUN_GATES,
+    LOAD_RUN_LATENCY_TOLERANCE,
     LOAD_RUN_MIN_UPLOADS,
     OFF,
     Decision,
@@ -58,6 +59,7 @@ __all__ = [
     "DEFAULT_GATES",
     "FALLBACK_ERRORS",
     "LOAD_RUN_GATES",
+    "LOAD_RUN_LATENCY_TOLERANCE",
     "LOAD_RUN_MIN_UPLOADS",
     "OFF",
     "AsyncArm",

@@ -3,8 +3,12 @@
 The arms are plain callables, so the dispatcher knows nothing of the clients behind them:
 
 - async arm: ``async (path, *, purpose) -> result`` (`AsyncFilesClient.upload`);
-- legacy arm: ``(path, *, purpose) -> result``, synchronous (`LegacyFilesClient.upload`), run in a worker
-  thread, or inline on the event loop (``legacy_in_thread=False``) to reproduce the old blocking path;
+- legacy arm: ``(path, *, purpose) -> result``, synchronous (`LegacyFilesClient.upload`), run in the
+  dispatcher's own thread pool, or inline on the event loop (``legacy_in_thread=False``) to reproduce the
+  old blocking path. Its own pool, not the loop's default executor: a blocking upload holds its thread
+  for the provider's whole answer, and in the default executor (``cpu_count + 4`` threads) a few slow
+  answers would queue every short hop the async arm (and the rest of the application) makes there, so
+  the new arm would be timed waiting behind the old one;
 - reconcile: ``async (*, filename, size, created_after, purpose, sha256) -> file | None``
   (`AsyncFilesClient.find_uploaded`) with ``adopt(file, path) -> result`` to turn a found provider file
   into the caller's result. The dispatcher hashes the caller's file (in a worker thread) so that, where
@@ -21,9 +25,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, Generic, Protocol, TypeVar
 
@@ -40,6 +46,10 @@ from llmfiles.transfer import file_sha256
 _log = structlog.get_logger("llmfiles.rollout")
 # Reads of the caller's file when a lost upload is looked for: rare, so plain 1 MiB chunks.
 _HASH_CHUNK_SIZE = 1024 * 1024
+#: Legacy uploads in flight at once when the dispatcher runs them in its pool: a blocking client's
+#: concurrency is its threads, and 64 covers a service's usual in-flight uploads at the providers'
+#: latencies without a thread per request.
+DEFAULT_LEGACY_THREADS = 64
 
 FALLBACK_ERRORS: Final[tuple[type[BaseException], ...]] = (
     TimeoutError,
@@ -107,8 +117,10 @@ class Dispatcher(Generic[R]):
         adopt: builds the caller's result from the file `reconcile` found; required with `reconcile`.
         reconcile_skew_s: how far before the call's start a provider ``created_at`` may lie and still
             match. 0 by default: `AsyncFilesClient.find_uploaded` already allows for provider clock skew.
-        legacy_in_thread: run the legacy arm in a worker thread (True) or block the loop like the old
-            code did (False).
+        legacy_in_thread: run the legacy arm in the dispatcher's thread pool (True) or block the loop
+            like the old code did (False).
+        legacy_threads: the size of that pool: legacy uploads in flight at once (each holds a thread
+            until the provider answers); more wait for a thread. `close` shuts the pool down.
         clock: wall-clock seconds for event timestamps.
         timer: monotonic seconds for durations.
 
@@ -131,6 +143,7 @@ class Dispatcher(Generic[R]):
         adopt: Callable[[Any, Path], R] | None = None,
         reconcile_skew_s: float = 0.0,
         legacy_in_thread: bool = True,
+        legacy_threads: int = DEFAULT_LEGACY_THREADS,
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -139,6 +152,8 @@ class Dispatcher(Generic[R]):
                 f"reconcile={reconcile!r} and adopt={adopt!r}: pass both (to avoid duplicate provider "
                 "files on fallback) or neither"
             )
+        if legacy_threads < 1:
+            raise ConfigError(f"legacy_threads={legacy_threads!r} must be at least 1")
         self.flags = flags
         self.provider = provider
         self.salt = salt
@@ -150,6 +165,9 @@ class Dispatcher(Generic[R]):
         self._adopt = adopt
         self._skew = reconcile_skew_s
         self._legacy_in_thread = legacy_in_thread
+        self._legacy_threads = legacy_threads
+        self._legacy_pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._clock = clock
         self._timer = timer
 
@@ -243,9 +261,25 @@ class Dispatcher(Generic[R]):
             raise exc from cause
 
     async def _run_legacy(self, path: Path, purpose: str) -> R:
-        if self._legacy_in_thread:
-            return await asyncio.to_thread(self._legacy_arm, path, purpose=purpose)
-        return self._legacy_arm(path, purpose=purpose)
+        if not self._legacy_in_thread:
+            return self._legacy_arm(path, purpose=purpose)
+        call = functools.partial(self._legacy_arm, path, purpose=purpose)
+        return await asyncio.get_running_loop().run_in_executor(self._pool(), call)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._legacy_pool is None:
+                self._legacy_pool = ThreadPoolExecutor(
+                    max_workers=self._legacy_threads, thread_name_prefix="llmfiles-legacy"
+                )
+            return self._legacy_pool
+
+    def close(self) -> None:
+        """Shut the legacy arm's thread pool down, waiting for its uploads; a later call makes a new one."""
+        with self._pool_lock:
+            pool, self._legacy_pool = self._legacy_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def _emit(self, event: Event) -> None:
         for sink in self._sinks:

@@ -129,7 +129,7 @@ class AsyncFilesClient:
         await self._http.aclose()
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        async with process_limit(self.settings.max_concurrency):
+        async with process_limit(self.settings.max_concurrency, self.settings.limit_group):
             return await self._http.send(request)
 
     async def _call(
@@ -177,7 +177,7 @@ class AsyncFilesClient:
             TransportError: the connection failed on every attempt.
         """
         # Queue before any start-up work, so a burst of uploads cannot freeze the loop (see _limit).
-        async with process_admission(self.settings.max_concurrency):
+        async with process_admission(self.settings.max_concurrency, self.settings.limit_group):
             return await self._start_upload(Path(path), purpose=purpose, progress=progress)
 
     async def _start_upload(self, path: Path, *, purpose: str, progress: Progress | None) -> UploadResult:
@@ -417,7 +417,7 @@ class AsyncFilesClient:
             nonlocal digest, received
             digest, received = hashlib.sha256(), 0
             async with (
-                process_limit(self.settings.max_concurrency),
+                process_limit(self.settings.max_concurrency, self.settings.limit_group),
                 self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response,
             ):
                 if not response.is_success:
@@ -484,7 +484,7 @@ class AsyncFilesClient:
         _check_file_id(file_id)
         if expected_sha256 is not None:
             expected_sha256 = _check_sha256(expected_sha256)
-        async with process_admission(self.settings.max_concurrency):  # see upload
+        async with process_admission(self.settings.max_concurrency, self.settings.limit_group):  # see upload
             return await self._download(
                 file_id, dest_dir, filename, overwrite, expected_sha256, expected_size, progress
             )

@@ -100,7 +100,7 @@ class _Transfer:
         if self.received:
             headers["Range"] = f"bytes={self.received}-"
         async with (
-            process_limit(self._settings.max_concurrency),
+            process_limit(self._settings.max_concurrency, self._settings.limit_group),
             self._http.stream("GET", self._url, headers=headers) as response,
         ):
             if response.status_code == 416 and self.received:

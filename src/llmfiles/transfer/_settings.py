@@ -35,6 +35,10 @@ class TransferSettings:
             the loop's p99 stall under 10 ms with 150 uploads requested at once on two cores; 32 and 64
             cost ~20 % and ~90 % more event-loop CPU per GB (httpx's pool scans every connection per
             request) and stall longer, for no more throughput where the CPU is the limit.
+        limit_group: clients share `max_concurrency`'s permits within a group (and the same value).
+            The default puts every client of the process in one; a service gives its housekeeping
+            client (deletes, clean-up) a group of its own, so uploads stalled at a slow provider
+            cannot hold every permit its clean-up needs.
         chunk_size: bytes read from disk and hashed per worker-thread step of an upload. An upload
             holds a few chunks at its peak (the one being sent, the next one, the socket's unsent rest,
             and now and then one more while the loop and the workers interleave; the longer the file,
@@ -62,6 +66,7 @@ class TransferSettings:
     backoff_max: float = 8.0
     retry_after_max: float = 60.0
     max_concurrency: int = 16
+    limit_group: str = "shared"
     chunk_size: int = 256 * KIB
     reconcile_skew: float = 5.0
     reconcile_grace: float = 10.0

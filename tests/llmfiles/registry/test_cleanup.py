@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterable
 
 import pytest
 
-from llmfiles import NotFoundError, ServerError
+from llmfiles import ConfigError, NotFoundError, ServerError
 from llmfiles.registry import ClaimDecision, ContentKey, UploadRegistry, clean_up
 
 from .conftest import FakeClock
@@ -74,3 +75,57 @@ async def test_an_unexpected_error_propagates_and_the_file_stays_reserved(
     with pytest.raises(RuntimeError, match="bug in the caller's delete"):
         await clean_up(registry, "glm", delete=broken, max_files=0)
     assert (await registry.usage("glm")).deleting == 1
+
+
+class SlowProvider(Provider):
+    """Each delete waits a moment, counting how many are in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = self.peak = 0
+
+    async def delete(self, file_id: str) -> None:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(0.01)
+            await super().delete(file_id)
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+async def test_a_pass_deletes_at_most_concurrency_files_at_once(
+    registry: UploadRegistry, clock: FakeClock, concurrency: int
+) -> None:
+    """One at a time frees a few files a second at a provider's latency; a busy service needs more."""
+    await idle_files(registry, clock, 8)
+    provider = SlowProvider()
+    result = await clean_up(registry, "glm", delete=provider.delete, max_files=0, concurrency=concurrency)
+    assert provider.peak == concurrency
+    assert sorted(provider.deleted) == [f"file-{n}" for n in range(8)]
+    assert len(result.deleted) == 8
+    assert (await registry.usage("glm")).files == 0
+
+
+async def test_an_unexpected_error_cancels_the_other_deletes(
+    registry: UploadRegistry, clock: FakeClock
+) -> None:
+    await idle_files(registry, clock, 4)
+    started: list[str] = []
+
+    async def delete(file_id: str) -> None:
+        started.append(file_id)
+        if file_id == "file-0":
+            raise RuntimeError("bug in the caller's delete")
+        await asyncio.sleep(10)  # cancelled, not waited out
+
+    with pytest.raises(RuntimeError, match="bug in the caller's delete"):
+        await asyncio.wait_for(clean_up(registry, "glm", delete=delete, max_files=0, concurrency=4), 5)
+    assert started == ["file-0", "file-1", "file-2", "file-3"]
+    assert (await registry.usage("glm")).deleting == 4
+
+
+async def test_concurrency_below_one_is_refused(registry: UploadRegistry) -> None:
+    with pytest.raises(ConfigError, match="concurrency=0"):
+        await clean_up(registry, "glm", delete=Provider().delete, concurrency=0)

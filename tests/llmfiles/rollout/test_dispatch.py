@@ -1,8 +1,10 @@
 """Dispatcher with fake arms: routing, fallback only on transport errors, reconcile, one event per call."""
 
 import asyncio
+import concurrent.futures
 import hashlib
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -368,6 +370,53 @@ async def test_legacy_runs_in_a_worker_thread_or_inline(file: Path) -> None:
     await make(inline, Flags(0), Sink(), legacy_in_thread=False).upload(file, purpose="p", key="k")
     assert threaded.legacy_threads != [loop_thread]
     assert inline.legacy_threads == [loop_thread]
+
+
+async def test_the_legacy_arm_has_its_own_pool_not_the_loops_default_executor(file: Path) -> None:
+    """A legacy upload holds its thread for the provider's whole answer: in the loop's default executor a
+    few slow ones would queue every short hop the async arm makes there. Here that executor is blocked
+    outright, and legacy uploads still finish.
+    """
+    loop = asyncio.get_running_loop()
+    blocked = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    release = threading.Event()
+    loop.set_default_executor(blocked)
+    hog = loop.run_in_executor(None, release.wait)
+    try:
+        dispatcher = make(Arms(), Flags(0), Sink())
+        result = await asyncio.wait_for(dispatcher.upload(file, purpose="p", key="k"), timeout=5)
+        assert result.arm == "legacy"
+        dispatcher.close()
+    finally:
+        release.set()
+        await hog
+
+
+async def test_legacy_threads_bounds_the_legacy_uploads_in_flight(file: Path) -> None:
+    in_flight, peak, lock = 0, 0, threading.Lock()
+
+    def slow_legacy(path: Path, *, purpose: str) -> Result:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        try:
+            time.sleep(0.05)  # long enough for the pool's other thread to start a call meanwhile
+            return Result(size=path.stat().st_size, arm="legacy")
+        finally:
+            with lock:
+                in_flight -= 1
+
+    dispatcher = Dispatcher(Flags(0), async_arm=Arms().upload_async, legacy_arm=slow_legacy, legacy_threads=2)
+    await asyncio.gather(*(dispatcher.upload(file, purpose="p", key=f"k{i}") for i in range(8)))
+    dispatcher.close()
+    assert peak == 2
+
+
+def test_legacy_threads_must_be_positive() -> None:
+    arms = Arms()
+    with pytest.raises(ConfigError, match="legacy_threads=0"):
+        Dispatcher(Flags(), async_arm=arms.upload_async, legacy_arm=arms.upload_legacy, legacy_threads=0)
 
 
 async def test_decorator_form(file: Path) -> None:

@@ -7,7 +7,8 @@ import llmfiles.rollout
 def test_rollout_public_names_are_pinned() -> None:
     assert sorted(llmfiles.rollout.__all__) == sorted(
         [
-            "BUCKETS", "DEFAULT_GATES", "FALLBACK_ERRORS", "LOAD_RUN_GATES", "LOAD_RUN_MIN_UPLOADS", "OFF",
+            "BUCKETS", "DEFAULT_GATES", "FALLBACK_ERRORS", "LOAD_RUN_GATES", "LOAD_RUN_LATENCY_TOLERANCE",
+            "LOAD_RUN_MIN_UPLOADS", "OFF",
             "AsyncArm", "CheckResult", "Decision", "Dispatcher", "EnvFlagSource", "EventSink",
             "FileFlagSource", "FlagSource", "FlagState", "GateContext", "GateTable", "GateVerdict",
             "JudgeVerdict", "LatencyJudgement", "LegacyArm", "OpenFeatureFlagSource",

@@ -358,7 +358,11 @@ async def test_list_without_data_is_malformed(kimi: AsyncFilesClient) -> None:
         await kimi.list()
 
 
-async def test_concurrency_limit_is_shared_by_clients_of_the_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("groups", "expected_peak"), [(("shared", "shared"), 2), (("shared", "service"), 4)])
+async def test_concurrency_limit_is_shared_by_clients_of_the_process_within_a_group(
+    tmp_path: Path, groups: tuple[str, str], expected_peak: int
+) -> None:
+    """One limit per process and group: a service's housekeeping client keeps permits of its own."""
     in_flight = peak = 0
 
     async def handle(request: httpx.Request) -> httpx.Response:
@@ -366,7 +370,7 @@ async def test_concurrency_limit_is_shared_by_clients_of_the_process(tmp_path: P
         in_flight += 1
         peak = max(peak, in_flight)
         await request.aread()
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
         in_flight -= 1
         return httpx.Response(200, json=file_json())
 
@@ -375,18 +379,18 @@ async def test_concurrency_limit_is_shared_by_clients_of_the_process(tmp_path: P
         path = tmp_path / f"f{n}.txt"
         path.write_bytes(b"x" * 100)
         paths.append(path)
-    settings = TransferSettings(max_concurrency=2)
+    first, second = (TransferSettings(max_concurrency=2, limit_group=group) for group in groups)
     transport = httpx.MockTransport(handle)
     async with (
-        AsyncFilesClient(KIMI, api_key=KEY, base_url=KIMI_URL, settings=settings, transport=transport) as one,
-        AsyncFilesClient(KIMI, api_key=KEY, base_url=KIMI_URL, settings=settings, transport=transport) as two,
+        AsyncFilesClient(KIMI, api_key=KEY, base_url=KIMI_URL, settings=first, transport=transport) as one,
+        AsyncFilesClient(KIMI, api_key=KEY, base_url=KIMI_URL, settings=second, transport=transport) as two,
     ):
         results = await asyncio.gather(
             one.upload_many(paths[:3], purpose="file-extract"),
             two.upload_many(paths[3:], purpose="file-extract"),
         )
     assert all(isinstance(r, UploadResult) for batch in results for r in batch)
-    assert peak == 2
+    assert peak == expected_peak
 
 
 @respx.mock
