@@ -1,9 +1,9 @@
 """One JSON line per request, for the load run's per-phase figures and its timeline.
 
 Locust's CSV holds aggregates only; the harness needs each request's start (to put it in a control or
-candidate phase, and to bin the timeline by start), its latency, whether it failed, and the user (to
-tell which arm served it). Each Locust process writes its own file under ``$LLMFILES_LOAD_SAMPLES``;
-without that variable nothing is written.
+candidate phase, and to bin the timeline by start), its latency, whether it failed and with which HTTP
+status, and the user (to tell which arm served it). Each Locust process writes its own file under
+``$LLMFILES_LOAD_SAMPLES``; without that variable nothing is written.
 """
 
 from __future__ import annotations
@@ -33,7 +33,15 @@ def _record(
         # Line-buffered: the harness starts its phases once the first line is on disk.
         _out = (Path(_folder) / f"samples-{os.getpid()}.jsonl").open("a", encoding="utf-8", buffering=1)
     start = kwargs.get("start_time") or time.time() - response_time / 1000
-    row = {"t": start, "ms": response_time, "ok": exception is None, "user": context.get("user")}
+    # The status tells the service's own failures from a provider's refusal an arm relayed (502).
+    status = getattr(kwargs.get("response"), "status_code", None)
+    row = {
+        "t": start,
+        "ms": response_time,
+        "ok": exception is None,
+        "user": context.get("user"),
+        "status": status,
+    }
     _out.write(json.dumps(row) + "\n")
 
 

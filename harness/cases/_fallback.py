@@ -10,13 +10,13 @@ Calls run one at a time. Four rounds, each on a fresh mock:
   answer and a second copy.
 - ``dispatcher_reconcile``: the answer is lost again, and the async arm is a client that does not search
   the listing itself, so the error reaches the dispatcher: only the dispatcher's reconcile (the real
-  client's `find_uploaded`) stands between it and a legacy upload of a second copy. It is not given the
-  bytes' SHA-256, so a file stored in the second the call began cannot be proven the caller's: it
-  refuses (`UploadMayExistError`, the call fails) rather than adopt or fall back, and stores nothing.
+  client's `find_uploaded`, given the bytes' SHA-256) stands between it and a legacy upload of a second
+  copy. The stored file is proven by its content and adopted as ``reconciled-verified``.
 
 GLM ``batch`` files: their ``/content`` is the stored bytes, so a reconciled file is proven by its
-SHA-256. On Kimi ``file-extract`` a file stored in the same second as the send began cannot be proven to
-be the caller's, and the upload ends in ``UploadMayExistError`` rather than in a guess.
+SHA-256 (``verified`` counts the adoptions labelled so). On Kimi ``file-extract`` a file stored in the
+same second as the send began cannot be proven to be the caller's, and the upload ends in
+``UploadMayExistError`` rather than in a guess.
 
 Duplicates are counted from the mock's journal, the provider's own record: every upload that was given a
 file id is a stored file, and a request's bytes (each file's SHA-256 is its own) stored more than once
@@ -117,7 +117,7 @@ async def _round(
     )
     recorder = Recorder()
     done: list[tuple[str, str]] = []
-    failures = adopted = 0
+    failures = adopted = verified = 0
     glm = base_url(ctx, "glm")
     arm_class = _SendOnlyClient if name == "dispatcher_reconcile" else seams.client
     async with (
@@ -139,6 +139,7 @@ async def _round(
             else:
                 done.append((result.file.id, result.sha256))
                 adopted += result.reconciled
+                verified += result.obtained is Obtained.RECONCILED_VERIFIED
     await asyncio.to_thread(ctx.mock.set_rules, [])
     journal = await settled_journal(ctx)
     requested = [hashlib.sha256(path.read_bytes()).hexdigest() for path in paths[1:]]  # 8 KB each
@@ -151,6 +152,7 @@ async def _round(
         ),
         "failures": failures,
         "adopted": adopted,
+        "verified": verified,
         "extra_files": extra_files(requested, journal),
         "lost": find_lost(done, journal).lost,
     }

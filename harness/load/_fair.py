@@ -7,10 +7,13 @@ Two comparisons, each at equal load and at the same moments, so neither is the o
   This is the only comparison with the power to see a regression of the new arm at a small stage: at
   10 % a service-level figure dilutes the new arm's effect tenfold.
 - **The service in the candidate phases against the control phases** (target stage against current
-  stage; what Locust saw): latency and failed requests. This catches what a per-arm figure cannot: the
-  new arm starving the event loop, memory, or the other arm. It is also what keeps the old arm's own
-  costs out of the new arm's verdict: when the legacy arm blocks the loop, moving users off it makes
-  the candidate phases better, never worse.
+  stage; what Locust saw): latency and the service's own failed requests. This catches what a per-arm
+  figure cannot: the new arm starving the event loop, memory, or the other arm. It is also what keeps
+  the old arm's own costs out of the new arm's verdict: when the legacy arm blocks the loop, moving users
+  off it makes the candidate phases better, never worse. A provider's refusal an arm relayed (a 502) is
+  that arm's failure, judged per arm; counted here, a legacy provider failing a fifth of its calls
+  would leave every phase near 20 % failed, and a one-point limit on that spread takes thousands of
+  requests a side to settle, so the old arm's trouble alone would hold the new arm back.
 
 Any FAIL rolls back; PROMOTE needs every judgement to PASS (the judge's confidence bound within the
 gate's tolerance); anything else is HOLD, with the judge's estimate of the samples that would settle it.
@@ -304,15 +307,20 @@ def judge_run(
     judgements = [_rate("new arm failed calls vs legacy arm", old_arm, new_arm, criteria)]
     if controls:
         pairs = [(before.service, after.service) for before, after in zip(controls, candidates, strict=False)]
+        own = [
+            (before.service_own, after.service_own)
+            for before, after in zip(controls, candidates, strict=False)
+        ]
         service_latency = _before_after(
             "service latency, candidate vs control phases", _latency, pairs, criteria, sustained=steady
         )
         judgements += [
             service_latency,
             _before_after(
-                "service failed requests, candidate vs control phases",
+                "service's own failed requests (not a provider's refusal an arm relayed), candidate vs "
+                "control phases",
                 _rate,
-                pairs,
+                own,
                 criteria,
                 sustained=steady,
             ),

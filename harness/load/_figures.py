@@ -20,6 +20,7 @@ from llmfiles.observe import ARMS, Event, hash_key, read_events
 from llmfiles.rollout import in_rollout
 
 __all__ = [
+    "RELAYED_STATUS",
     "ArmFigures",
     "Labeller",
     "PhaseFigures",
@@ -37,14 +38,25 @@ _MIB = 1024 * 1024
 Labeller = Callable[[Event, PhaseWindow], str | None]
 
 
+#: The service's answer when an arm's provider refused or failed the upload: the arm's failure (judged
+#: per arm), not the service's own.
+RELAYED_STATUS = 502
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One request as Locust saw it."""
+    """One request as Locust saw it (`status` None when no HTTP answer came: a reset, a timeout)."""
 
     t: float
     latency_s: float
     ok: bool
     user: str | None
+    status: int | None = None
+
+    @property
+    def own_failure(self) -> bool:
+        """Failed, and not by relaying a provider's answer to one arm (`RELAYED_STATUS`)."""
+        return not self.ok and self.status != RELAYED_STATUS
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +96,17 @@ class ArmFigures:
 
 @dataclass(frozen=True, slots=True)
 class PhaseFigures:
-    """One phase: Locust's view of the service, its RSS, and each arm."""
+    """One phase: Locust's view of the service, its RSS, and each arm.
+
+    `service` counts every failed request; `service_own` only the service's own failures (timeouts,
+    resets, busy, its errors), leaving out a provider's refusal an arm relayed: those are that arm's,
+    judged per arm, and the legacy arm's are the old code's, not the stage's.
+    """
 
     window: PhaseWindow
     service: Tally
     arms: tuple[ArmFigures, ...]
+    service_own: Tally
 
     @property
     def seconds(self) -> float:
@@ -112,6 +130,7 @@ class PhaseFigures:
             "end": self.window.end,
             "service": {
                 **self.service.to_dict(),
+                "own_failures": self.service_own.failures,
                 "per_s": self.per_s,
                 "rss_mib_mean": sum(rss) / len(rss) / _MIB if rss else None,
                 "rss_mib_max": max(rss) / _MIB if rss else None,
@@ -127,7 +146,9 @@ def read_samples(folder: Path) -> list[Sample]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 row = json.loads(line)
-                samples.append(Sample(row["t"], row["ms"] / 1000, bool(row["ok"]), row.get("user")))
+                samples.append(
+                    Sample(row["t"], row["ms"] / 1000, bool(row["ok"]), row.get("user"), row.get("status"))
+                )
     return sorted(samples, key=lambda s: s.t)
 
 
@@ -162,7 +183,9 @@ def phase_figures(
     result = []
     for window in windows:
         mine = [s for s in samples if window.holds(s.t)]
-        service = Tally(tuple(s.latency_s for s in mine), sum(not s.ok for s in mine))
+        latencies = tuple(s.latency_s for s in mine)
+        service = Tally(latencies, sum(not s.ok for s in mine))
+        own = Tally(latencies, sum(s.own_failure for s in mine))
         by_arm: dict[str, list[Event]] = {arm: [] for arm in ARMS}
         for event in events:
             if window.holds(event.ts):
@@ -177,7 +200,7 @@ def phase_figures(
             )
             for arm, group in by_arm.items()
         )
-        result.append(PhaseFigures(window, service, arms))
+        result.append(PhaseFigures(window, service, arms, own))
     return result
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.load._fair import Criteria, judge_run
-from harness.load._figures import Sample, arm_labeller, phase_figures, read_samples
+from harness.load._figures import RELAYED_STATUS, Sample, arm_labeller, phase_figures, read_samples
 from harness.load._load import arm_rules
 from harness.load._phases import Phase, PhaseDriver, PhaseWindow, control_percent, plan_phases
 from harness.load._timeline import draw_timeline
@@ -209,6 +209,37 @@ def test_a_failing_new_arm_rolls_back_even_when_fast() -> None:
     assert _verdict(failing) == "ROLLBACK"
 
 
+def test_a_provider_failing_the_legacy_arm_does_not_hold_the_new_arm_back() -> None:
+    """A fifth of every phase's requests fail with a provider's refusal the legacy arm relayed (502):
+    those are the old arm's, not the service's; counted as the service's, a one-point limit on a 20 %
+    spread cannot be settled in a load run.
+    """
+    events = _run(1.0)
+    samples = _samples(events)
+    relayed = [
+        Sample(s.t, s.latency_s, False, s.user, RELAYED_STATUS) if i % 5 == 0 else s
+        for i, s in enumerate(samples)
+    ]
+    own = [Sample(s.t, s.latency_s, False, s.user, None) if i % 5 == 0 else s for i, s in enumerate(samples)]
+    label = arm_labeller([], control_arm="legacy")
+
+    def decision(rows: list[Sample]) -> str:
+        return str(judge_run(phase_figures(WINDOWS, rows, events, label=label), CRITERIA).decision)
+
+    assert decision(relayed) == "PROMOTE"
+    assert decision(own) == "HOLD"  # the service's own failures at 20 %: a spread the run cannot settle
+
+
+def test_the_service_failing_more_in_the_candidate_phases_rolls_back() -> None:
+    events = _run(1.0)
+    samples = [
+        Sample(s.t, s.latency_s, False, s.user, 503) if int(s.t // 10) in (1, 3) and i % 10 == 0 else s
+        for i, s in enumerate(_samples(events))
+    ]
+    figures = phase_figures(WINDOWS, samples, events, label=arm_labeller([], control_arm="legacy"))
+    assert str(judge_run(figures, CRITERIA).decision) == "ROLLBACK"
+
+
 def test_the_aa_labeller_splits_by_the_phase_stage_bucket() -> None:
     users = [f"user-{i}" for i in range(200)]
     samples = [Sample(0.0, 0.1, True, user) for user in users]
@@ -236,10 +267,10 @@ def test_samples_are_read_from_every_process_in_start_order(tmp_path: Path) -> N
         json.dumps({"t": 2.0, "ms": 10, "ok": True, "user": "a"}) + "\n"
     )
     (tmp_path / "samples-2.jsonl").write_text(
-        json.dumps({"t": 1.0, "ms": 30, "ok": False, "user": "b"}) + "\n"
+        json.dumps({"t": 1.0, "ms": 30, "ok": False, "user": "b", "status": 502}) + "\n"
     )
 
-    assert read_samples(tmp_path) == [Sample(1.0, 0.03, False, "b"), Sample(2.0, 0.01, True, "a")]
+    assert read_samples(tmp_path) == [Sample(1.0, 0.03, False, "b", 502), Sample(2.0, 0.01, True, "a")]
 
 
 def test_the_timeline_is_drawn_with_phases_and_verdict(tmp_path: Path) -> None:

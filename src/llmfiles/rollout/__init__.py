@@ -12,6 +12,7 @@ from llmfiles.rollout._controller import (
 )
 from llmfiles.rollout._dispatch import (
     FALLBACK_ERRORS,
+    Adopt,
     AsyncArm,
     Dispatcher,
     EventSink,
@@ -62,6 +63,7 @@ __all__ = [
     "LOAD_RUN_LATENCY_TOLERANCE",
     "LOAD_RUN_MIN_UPLOADS",
     "OFF",
+    "Adopt",
     "AsyncArm",
     "CheckResult",
     "Decision",

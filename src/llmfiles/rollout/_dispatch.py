@@ -9,10 +9,13 @@ The arms are plain callables, so the dispatcher knows nothing of the clients beh
   for the provider's whole answer, and in the default executor (``cpu_count + 4`` threads) a few slow
   answers would queue every short hop the async arm (and the rest of the application) makes there, so
   the new arm would be timed waiting behind the old one;
-- reconcile: ``async (*, filename, size, created_after, purpose, sha256) -> file | None``
-  (`AsyncFilesClient.find_uploaded`) with ``adopt(file, path) -> result`` to turn a found provider file
-  into the caller's result. The dispatcher hashes the caller's file (in a worker thread) so that, where
-  the provider serves the stored bytes, a candidate is proven by its content, never by name and size.
+- reconcile: ``async (*, filename, size, created_after, purpose, sha256) -> found | None``
+  (`AsyncFilesClient.find_uploaded`) with ``adopt(found, path, *, sha256) -> result``
+  (`UploadResult.adopted`) to turn what it found into the caller's result. The dispatcher hashes the
+  caller's file once (in a worker thread) and gives that digest to both: where the provider serves the
+  stored bytes, `reconcile` proves a candidate by its content, never by name and size, and says so in
+  what it returns; `adopt` takes the label from there and the digest from the dispatcher, so it need not
+  read the file again.
 
 Fallback happens only on transport errors (`FALLBACK_ERRORS`): the provider gave no verdict, so the
 file may or may not be stored. Before trying the legacy arm the dispatcher asks `reconcile` whether the
@@ -94,6 +97,18 @@ class Reconcile(Protocol):
     ) -> Awaitable[Any | None]: ...
 
 
+class Adopt(Protocol[R_co]):
+    """`UploadResult.adopted`: the caller's result for what `Reconcile` found.
+
+    `found` is `Reconcile`'s answer as it came (`FoundUpload`: the file and whether its content proved
+    it); `sha256` is the hex SHA-256 of the caller's file that the dispatcher computed and gave
+    `Reconcile`, so the file is read once and a content-proven file keeps its verified label. Called on
+    the event loop: it must not block (it has no reason to read the file).
+    """
+
+    def __call__(self, found: Any, path: Path, /, *, sha256: str) -> R_co: ...
+
+
 class EventSink(Protocol):
     """Anything that takes events: `Recorder`, `EventLog`, `RolloutMetrics`."""
 
@@ -114,7 +129,8 @@ class Dispatcher(Generic[R]):
         salt: the flag's name in the bucketing hash and in `Event.flag`.
         stage: the stage stamped on events, or a callable returning the current one.
         reconcile: asked before a fallback whether the failed async upload landed anyway.
-        adopt: builds the caller's result from the file `reconcile` found; required with `reconcile`.
+        adopt: builds the caller's result from what `reconcile` found, given the digest the dispatcher
+            computed (see `Adopt`); required with `reconcile`.
         reconcile_skew_s: how far before the call's start a provider ``created_at`` may lie and still
             match. 0 by default: `AsyncFilesClient.find_uploaded` already allows for provider clock skew.
         legacy_in_thread: run the legacy arm in the dispatcher's thread pool (True) or block the loop
@@ -140,7 +156,7 @@ class Dispatcher(Generic[R]):
         salt: str = "llmfiles.async_upload",
         stage: str | Callable[[], str] = "unknown",
         reconcile: Reconcile | None = None,
-        adopt: Callable[[Any, Path], R] | None = None,
+        adopt: Adopt[R] | None = None,
         reconcile_skew_s: float = 0.0,
         legacy_in_thread: bool = True,
         legacy_threads: int = DEFAULT_LEGACY_THREADS,
@@ -253,8 +269,8 @@ class Dispatcher(Generic[R]):
                 )
                 raise cause from exc
             if found is not None:
-                # Adopting hashes the local file: a worker thread's job, never the event loop's.
-                return await asyncio.to_thread(self._adopt, found, path), "success"
+                # The digest `found` was proven against: hashing the file again would cost a second read.
+                return self._adopt(found, path, sha256=sha256), "success"
         try:
             return await self._run_legacy(path, purpose), "fallback"
         except Exception as exc:

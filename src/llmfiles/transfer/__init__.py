@@ -7,12 +7,13 @@ turns an untrusted name into a path (the CLI, the reference service) must use th
 from llmfiles.transfer._client import AsyncFilesClient
 from llmfiles.transfer._filenames import parse_content_disposition, safe_join, sanitize_filename
 from llmfiles.transfer._local import file_sha256
-from llmfiles.transfer._models import FileObject, Obtained, Progress, UploadResult
+from llmfiles.transfer._models import FileObject, FoundUpload, Obtained, Progress, UploadResult
 from llmfiles.transfer._settings import TransferSettings
 
 __all__ = [
     "AsyncFilesClient",
     "FileObject",
+    "FoundUpload",
     "Obtained",
     "Progress",
     "TransferSettings",

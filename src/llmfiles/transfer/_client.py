@@ -32,7 +32,7 @@ from llmfiles.transfer._download import download_to
 from llmfiles.transfer._headers import with_auth
 from llmfiles.transfer._limit import process_admission, process_limit
 from llmfiles.transfer._local import check_upload, file_sha256, unreadable
-from llmfiles.transfer._models import FileObject, Obtained, Progress, UploadResult
+from llmfiles.transfer._models import FileObject, FoundUpload, Obtained, Progress, UploadResult
 from llmfiles.transfer._multipart import MultipartFileBody
 from llmfiles.transfer._reconcile import KeyedLocks, candidates, in_flight, settle, uploads_in_flight
 from llmfiles.transfer._responses import file_object, file_page, json_body
@@ -169,7 +169,8 @@ class AsyncFilesClient:
         Raises:
             UnsupportedPurposeError: the provider does not know `purpose`.
             FileTooLargeError: the file exceeds the purpose's limit.
-            ConfigError: the file cannot be read.
+            ConfigError: the file cannot be read, or its name is not valid UTF-8 (a non-UTF-8 name from
+                another system: the part announces it as UTF-8); nothing is sent.
             IntegrityError: the file changed size while it was being sent.
             UploadMayExistError: the answer was lost and no stored file could be proven to be this one,
                 or the listing could not be read to look (the cause says why).
@@ -342,20 +343,22 @@ class AsyncFilesClient:
         created_after: float,
         purpose: str | None = None,
         sha256: str | None = None,
-    ) -> FileObject | None:
+    ) -> FoundUpload | None:
         """The stored file that is provably the upload of `filename` begun at `created_after`, or None.
 
         Used by the rollout's fallback, after the async arm failed, to adopt a file the provider did store
         instead of sending it a second time; `upload` runs the same rules itself. Candidates are files
         of that name and size (and `purpose`, when given) created at or after `created_after` less the
         settings' ``reconcile_skew``, that no upload of this client already returned. With `sha256`, where
-        the provider serves the stored bytes, a candidate is proven by its content. Without, or where it
-        does not (Kimi ``file-extract``), the single candidate is returned only when it was created in a
-        later second than `created_after` and no other upload of that name and size is in flight in this
-        process: such a result is unverified (`UploadResult.adopted` marks it so).
+        the provider serves the stored bytes, a candidate is proven by its content
+        (`Obtained.RECONCILED_VERIFIED`). Without, or where it does not (Kimi ``file-extract``), the single
+        candidate is returned only when it was created in a later second than `created_after` and no other
+        upload of that name and size is in flight in this process (`Obtained.RECONCILED_UNVERIFIED`).
+        `UploadResult.adopted` turns the answer into the caller's result with that label.
 
         Returns:
-            The file, or None when no candidate can be this upload (sending again is safe).
+            The file and how it was proven, or None when no candidate can be this upload (sending again
+            is safe).
 
         Raises:
             UploadMayExistError: candidates exist but none is proven to be this upload.
@@ -371,8 +374,9 @@ class AsyncFilesClient:
         )
         if settled is None:
             return None
-        self._claim(settled[0].id)
-        return settled[0]
+        file, obtained = settled
+        self._claim(file.id)
+        return FoundUpload(file=file, obtained=obtained)
 
     async def _settle(
         self,

@@ -18,10 +18,11 @@ def check_upload(spec: ProviderSpec, path: Path, purpose: str, stat: os.stat_res
 
     Raises:
         UnsupportedPurposeError: the provider does not know `purpose`.
-        ConfigError: `path` is not a regular file.
+        ConfigError: `path` is not a regular file, or its name is not valid UTF-8.
         FileTooLargeError: the file exceeds the purpose's limit.
     """
     limit = spec.limit_for(purpose)
+    check_name(path)
     if not S_ISREG(stat.st_mode):
         raise ConfigError(f"path={str(path)!r} is not a regular file; pass a file, not a directory")
     if stat.st_size > limit.max_bytes:
@@ -30,6 +31,25 @@ def check_upload(spec: ProviderSpec, path: Path, purpose: str, stat: os.stat_res
             f"for purpose={purpose!r}; split or compress it"
         )
     return stat.st_size
+
+
+def check_name(path: Path) -> None:
+    """Refuse a file whose name cannot be sent: the multipart part announces it as UTF-8.
+
+    On POSIX a name is bytes, and one that is not UTF-8 (``caf\\xe9.txt`` from a Latin-1 system) reaches
+    Python with lone surrogates in it (``surrogateescape``). Left alone, the request builder fails with
+    a bare `UnicodeEncodeError`; checked here, the caller gets a `ConfigError` before any request.
+
+    Raises:
+        ConfigError: the name is not valid UTF-8.
+    """
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(
+            f"path={str(path)!r}: its name is not valid UTF-8 (the upload announces the name as UTF-8); "
+            "rename the file, or upload a copy under a UTF-8 name. Nothing was sent"
+        ) from exc
 
 
 def unreadable(path: Path, exc: OSError) -> ConfigError:

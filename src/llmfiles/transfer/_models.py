@@ -1,4 +1,4 @@
-"""The values transfers return: provider file objects and upload results."""
+"""The values transfers return: provider file objects, upload results, files found after a lost answer."""
 
 from __future__ import annotations
 
@@ -79,6 +79,21 @@ class Obtained(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class FoundUpload:
+    """A provider file that ``AsyncFilesClient.find_uploaded`` proved to be an upload whose answer was lost.
+
+    Args:
+        file: the provider's file object.
+        obtained: how it was proven: `Obtained.RECONCILED_VERIFIED` when its ``/content`` hashed to the
+            SHA-256 given to ``find_uploaded``; `Obtained.RECONCILED_UNVERIFIED` when only name, size,
+            purpose and time match (no SHA-256 given, or the provider does not serve the stored bytes).
+    """
+
+    file: FileObject
+    obtained: Obtained
+
+
+@dataclass(frozen=True, slots=True)
 class UploadResult:
     """What an upload produced.
 
@@ -108,17 +123,23 @@ class UploadResult:
         return self.obtained is not Obtained.RECONCILED_UNVERIFIED
 
     @classmethod
-    def adopted(cls, file: FileObject, path: Path, *, verified: bool = False) -> UploadResult:
-        """The result for `file`, found at the provider after the answer to uploading `path` was lost.
+    def adopted(cls, found: FoundUpload, path: Path, *, sha256: str | None = None) -> UploadResult:
+        """The caller's result for `found`, the file ``find_uploaded`` proved after the answer was lost.
 
-        This is the ``adopt`` a rollout `Dispatcher` needs beside ``find_uploaded``. The hash is taken from
-        the local file, since the lost attempt's running hash died with it; that reads the file, so on an
-        event loop call it from a worker thread for anything but small files. ``find_uploaded`` without
-        ``sha256`` checks no content, so the result is `Obtained.RECONCILED_UNVERIFIED` unless `verified`.
+        This is the ``adopt`` a rollout `Dispatcher` needs beside ``find_uploaded``. The label is what
+        ``find_uploaded`` proved (`FoundUpload.obtained`), never a guess made here. `sha256` is the digest
+        of `path` the caller already has: the one it gave ``find_uploaded``, which a verified `found`
+        holds exactly (the dispatcher passes it, so the file is read once). Without it the local file is
+        hashed, since the lost attempt's running hash died with it: that reads the whole file, so on an
+        event loop call it from a worker thread for anything but small files.
+
+        Args:
+            found: what ``find_uploaded`` returned.
+            path: the local file whose upload's answer was lost.
+            sha256: hex SHA-256 of `path`, as given to ``find_uploaded``; None to compute it.
 
         Raises:
-            ConfigError: `path` cannot be read.
+            ConfigError: `sha256` is None and `path` cannot be read.
         """
-        sha256 = file_sha256(path, _ADOPT_CHUNK_SIZE)
-        obtained = Obtained.RECONCILED_VERIFIED if verified else Obtained.RECONCILED_UNVERIFIED
-        return cls(file=file, sha256=sha256, size=file.bytes, attempts=1, obtained=obtained)
+        digest = sha256 if sha256 is not None else file_sha256(path, _ADOPT_CHUNK_SIZE)
+        return cls(file=found.file, sha256=digest, size=found.file.bytes, attempts=1, obtained=found.obtained)

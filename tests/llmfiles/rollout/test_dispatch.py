@@ -229,7 +229,7 @@ class Reconciler:
         return self.found
 
 
-def adopt(found: FoundFile, path: Path) -> Result:
+def adopt(found: FoundFile, path: Path, *, sha256: str) -> Result:
     return Result(size=found.bytes, arm="reconciled", file_id=found.id)
 
 
@@ -269,21 +269,19 @@ async def test_unknown_whether_it_landed_fails_rather_than_duplicate(file: Path)
     assert sink.events[0].outcome == "failure"
 
 
-async def test_adopt_hashes_in_a_worker_thread_not_on_the_loop(file: Path) -> None:
-    # Adopting a found file hashes the local copy: seconds for a large file, which must not stall the loop.
-    threads: list[int] = []
+async def test_adopt_gets_the_digest_reconcile_was_given_not_a_second_read(file: Path) -> None:
+    # One hash of the caller's file serves both: the proof by content and the result's SHA-256.
+    given: list[str] = []
 
-    def adopt_and_note(found: FoundFile, path: Path) -> Result:
-        threads.append(threading.get_ident())
-        return adopt(found, path)
+    def adopt_and_note(found: FoundFile, path: Path, *, sha256: str) -> Result:
+        given.append(sha256)
+        return adopt(found, path, sha256=sha256)
 
     arms, sink = Arms(async_error=httpx.ReadTimeout("lost response")), Sink()
-    dispatcher = make(
-        arms, Flags(100), sink, reconcile=Reconciler(found=FoundFile("f", 1234)), adopt=adopt_and_note
-    )
+    reconcile = Reconciler(found=FoundFile("f", 1234))
+    dispatcher = make(arms, Flags(100), sink, reconcile=reconcile, adopt=adopt_and_note)
     await dispatcher.upload(file, purpose="p", key="k")
-    assert len(threads) == 1
-    assert threads[0] != threading.get_ident()
+    assert given == [reconcile.calls[0]["sha256"]] == [hashlib.sha256(file.read_bytes()).hexdigest()]
 
 
 class ChecksumMismatchError(IntegrityError):

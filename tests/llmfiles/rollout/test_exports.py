@@ -11,7 +11,7 @@ def test_rollout_public_names_are_pinned() -> None:
             "LOAD_RUN_MIN_UPLOADS", "OFF",
             "AsyncArm", "CheckResult", "Decision", "Dispatcher", "EnvFlagSource", "EventSink",
             "FileFlagSource", "FlagSource", "FlagState", "GateContext", "GateTable", "GateVerdict",
-            "JudgeVerdict", "LatencyJudgement", "LegacyArm", "OpenFeatureFlagSource",
+            "JudgeVerdict", "LatencyJudgement", "LegacyArm", "OpenFeatureFlagSource", "Adopt",
             "OverridableFlagSource", "PromotionResult", "RateJudgement", "Reconcile", "RollbackReport",
             "RollbackRules", "RolloutController", "RolloutSettings", "RolloutState", "RolloutStateStore",
             "StageGate", "StateStore", "Uploaded", "WritableFlagSource", "bucket", "dispatched", "evaluate",

@@ -1,5 +1,6 @@
 """Shared pieces of the transfer tests: files, settings that never sleep, a download directory."""
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,3 +56,15 @@ def dest(tmp_path: Path) -> Path:
     directory = tmp_path / "dest"
     directory.mkdir()
     return directory
+
+
+@pytest.fixture
+def latin1_named(tmp_path: Path) -> Path:
+    """A real file named by the Latin-1 bytes ``caf\\xe9.txt``: not UTF-8, so Python holds a surrogate."""
+    path = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.txt"))
+    try:
+        path.write_bytes(b"latin-1 named")
+    except OSError as exc:  # a file system that insists on UTF-8 names (APFS) cannot hold one
+        pytest.skip(f"this file system refuses a non-UTF-8 name: {exc}")
+    assert path.name == "caf\udce9.txt"
+    return path

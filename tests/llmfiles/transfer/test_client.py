@@ -127,6 +127,33 @@ async def test_limits_are_checked_before_a_byte_is_sent(fake_time: FakeTime, tmp
 
 
 @respx.mock
+async def test_a_name_that_is_not_utf8_is_refused_before_any_request(
+    kimi: AsyncFilesClient, latin1_named: Path
+) -> None:
+    upload = respx.post(f"{KIMI_URL}/files").mock(return_value=httpx.Response(200, json=file_json()))
+    with pytest.raises(ConfigError, match=r"caf\\udce9\.txt'.*not valid UTF-8.*rename the file"):
+        await kimi.upload(latin1_named, purpose="file-extract")
+    good = latin1_named.with_name("good.txt")
+    good.write_bytes(b"g" * 10)
+    # In a batch the refusal takes its own slot; the other file still goes.
+    refused, sent = await kimi.upload_many([latin1_named, good], purpose="file-extract")
+    assert isinstance(refused, ConfigError)
+    assert isinstance(sent, UploadResult)
+    assert upload.call_count == 1
+    assert b'filename="good.txt"' in upload.calls.last.request.content
+
+
+@respx.mock
+def test_the_legacy_arm_refuses_a_name_that_is_not_utf8_the_same_way(latin1_named: Path) -> None:
+    upload = respx.post(f"{KIMI_URL}/files").mock(return_value=httpx.Response(200, json=file_json()))
+    legacy = LegacyFilesClient(KIMI, api_key=KEY, base_url=KIMI_URL)
+    with pytest.raises(ConfigError, match=r"caf\\udce9\.txt'.*not valid UTF-8.*rename the file"):
+        legacy.upload(latin1_named, purpose="file-extract")
+    assert not upload.called
+    assert respx.calls.call_count == 0
+
+
+@respx.mock
 async def test_429_honours_retry_after_then_succeeds(
     kimi: AsyncFilesClient, fake_time: FakeTime, sample: Path
 ) -> None:

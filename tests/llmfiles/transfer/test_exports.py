@@ -5,6 +5,7 @@ def test_public_names_are_pinned() -> None:
     assert llmfiles.transfer.__all__ == [
         "AsyncFilesClient",
         "FileObject",
+        "FoundUpload",
         "Obtained",
         "Progress",
         "TransferSettings",

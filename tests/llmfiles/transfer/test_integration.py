@@ -14,6 +14,7 @@ from llmfiles import (
     GLM,
     KIMI,
     AuthenticationError,
+    ConfigError,
     IntegrityError,
     LLMFilesError,
     NotFoundError,
@@ -24,6 +25,7 @@ from llmfiles import (
     TransferTimeoutError,
     TransportError,
 )
+from llmfiles.legacy import LegacyFilesClient
 from llmfiles.providers import ProviderSpec
 from llmfiles.transfer import AsyncFilesClient, Obtained, TransferSettings, UploadResult
 
@@ -142,6 +144,18 @@ async def test_upload_under_fault_succeeds_verified_or_fails_typed(
         )
     if trigger == {}:
         assert type(result) is upload_always, f"under a persistent {effect}: {result!r}"
+
+
+async def test_a_name_that_is_not_utf8_stores_nothing_through_either_arm(
+    mock: Any, kimi: AsyncFilesClient, latin1_named: Path
+) -> None:
+    with pytest.raises(ConfigError, match="not valid UTF-8"):
+        await kimi.upload(latin1_named, purpose="file-extract")
+    legacy = LegacyFilesClient(KIMI, api_key="sk-test", base_url=mock.kimi_base_url)
+    with pytest.raises(ConfigError, match="not valid UTF-8"):
+        await asyncio.to_thread(legacy.upload, latin1_named, purpose="file-extract")
+    assert mock.journal() == []
+    assert mock.stats()["files"]["kimi"] == 0
 
 
 async def test_lost_response_leaves_exactly_one_file(
