@@ -11,19 +11,16 @@ import logging
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol
 
 import structlog
 from rich.console import Console
 
-from harness._context import MB, BenchConfig, BenchContext, FileFactory
-from harness._procs import MockProcess
+from harness._context import BenchConfig, BenchContext, bench_context
 from harness.report._console import claims_table, progress_display
 from harness.report._report import write_report
 from harness.report._series import Collected
@@ -97,22 +94,11 @@ def run_bench(config: BenchConfig, cases: Sequence[Case], console: Console) -> i
 
 
 def _measure(config: BenchConfig, cases: Sequence[Case], console: Console) -> tuple[list[Verdict], Collected]:
-    with tempfile.TemporaryDirectory(prefix="llmfiles-bench-") as tmp:
-        workdir = Path(tmp)
-        (workdir / "files").mkdir()
-        limit = max(config.memory_sizes)
-        mock_process = MockProcess(
-            seed=config.seed,
-            data_dir=workdir / "mock",
-            log_path=config.out / "mock.log",
-            max_file_bytes=limit if limit > 100 * MB else None,
-        )
-        with mock_process as mock:
-            ctx = BenchContext(
-                config=config, mock=mock, workdir=workdir, files=FileFactory(workdir / "files")
-            )
-            with progress_display(console, total=len(cases)) as reporter:
-                measurements = asyncio.run(run_cases(ctx, cases, reporter))
+    with (
+        bench_context(config, "llmfiles-bench-") as ctx,
+        progress_display(console, total=len(cases)) as reporter,
+    ):
+        measurements = asyncio.run(run_cases(ctx, cases, reporter))
     return judge_all(measurements), ctx.data
 
 

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness._procs import MockProcess
 from harness.report._series import Collected
 
-__all__ = ["API_KEY", "MB", "BenchConfig", "BenchContext", "FileFactory"]
+__all__ = ["API_KEY", "MB", "BenchConfig", "BenchContext", "FileFactory", "bench_context"]
 
 MB = 1024 * 1024
 #: The mock accepts any bearer key that is not empty and does not start with "bad".
@@ -145,3 +148,26 @@ class BenchContext:
     files: FileFactory
     data: Collected = field(default_factory=Collected)
     clock: Callable[[], float] = time.perf_counter
+
+
+@contextmanager
+def bench_context(config: BenchConfig, prefix: str) -> Iterator[BenchContext]:
+    """A run's context: a fresh mock provider process and a scratch directory named ``<prefix>...``.
+
+    The mock logs to ``mock.log`` in ``config.out`` and accepts files as large as the largest memory
+    case's when that exceeds its own 100 MB cap. Mock and scratch directory are gone when the block ends.
+    """
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        workdir = Path(tmp)
+        (workdir / "files").mkdir()
+        limit = max(config.memory_sizes)
+        mock_process = MockProcess(
+            seed=config.seed,
+            data_dir=workdir / "mock",
+            log_path=config.out / "mock.log",
+            max_file_bytes=limit if limit > 100 * MB else None,
+        )
+        with mock_process as mock:
+            yield BenchContext(
+                config=config, mock=mock, workdir=workdir, files=FileFactory(workdir / "files")
+            )

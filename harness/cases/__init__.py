@@ -6,6 +6,7 @@ pure verdicts, memory last among the transfers because its 1 GB files dominate t
 from __future__ import annotations
 
 from harness._bench import Case
+from harness.cases._ceiling import measure_ceiling
 from harness.cases._concurrency import measure_concurrency
 from harness.cases._fallback import measure_fallback
 from harness.cases._judge import measure_judge
@@ -30,17 +31,8 @@ CASES: tuple[Case, ...] = (
     Case("concurrency", ("concurrency.success", "concurrency.lost"), measure_concurrency),
     Case("overhead", ("overhead.cpu",), measure_overhead),
     Case("stall", ("no-blocking.p99", "no-blocking.max"), measure_stall),
-    Case(
-        "throughput",
-        (
-            "throughput.ratio",
-            "latency.p50-drop",
-            "latency.p99-drop",
-            "scale.curl-speed",
-            "scale.curl-cpu",
-        ),
-        measure_throughput,
-    ),
+    Case("throughput", ("throughput.ratio", "latency.p50-drop", "latency.p99-drop"), measure_throughput),
+    Case("ceiling", ("scale.curl-speed", "scale.curl-cpu"), measure_ceiling),
     Case("scale", ("scale.stall-p99-150", "scale.lead"), measure_scale),
     Case("fallback", ("fallback.rate", "fallback.duplicates"), measure_fallback),
     Case("rollback", ("rollback.detect",), measure_rollback),

@@ -58,8 +58,8 @@ class Peer(Protocol):
 
 
 class _Ours:
-    def __init__(self, spec: ProviderSpec, base: str) -> None:
-        self._client = AsyncFilesClient(spec, api_key=API_KEY, base_url=base)
+    def __init__(self, spec: ProviderSpec, base: str, client: type[AsyncFilesClient]) -> None:
+        self._client = client(spec, api_key=API_KEY, base_url=base)
 
     async def upload(self, path: Path) -> str:
         return (await self._client.upload(path, purpose=PURPOSE)).file.id
@@ -174,15 +174,16 @@ class _Curl:
         return None
 
 
-_Factory = Callable[[ProviderSpec, str], Any]
+#: ``factory(spec, base, ours)``: `ours` is the class that plays ``ours``; the peers ignore it.
+_Factory = Callable[[ProviderSpec, str, type[AsyncFilesClient]], Any]
 
 _FACTORIES: dict[str, _Factory] = {
     "ours": _Ours,
-    "AsyncOpenAI, file object": lambda _spec, base: _OpenAI(base),
-    "httpx, file object": lambda _spec, base: _Httpx(base),
-    "aiohttp, MultipartWriter": lambda _spec, base: _Aiohttp(base),
-    "httpx, streaming": lambda _spec, base: _Httpx(base),
-    "curl": lambda _spec, base: _Curl(base),
+    "AsyncOpenAI, file object": lambda _spec, base, _ours: _OpenAI(base),
+    "httpx, file object": lambda _spec, base, _ours: _Httpx(base),
+    "aiohttp, MultipartWriter": lambda _spec, base, _ours: _Aiohttp(base),
+    "httpx, streaming": lambda _spec, base, _ours: _Httpx(base),
+    "curl": lambda _spec, base, _ours: _Curl(base),
 }
 OURS = "ours"
 #: A client name with this suffix is ours on a uvloop event loop (the ``uvloop`` extra).
@@ -195,15 +196,21 @@ DOWNLOADERS = ("ours", "httpx, streaming", "curl")
 
 @asynccontextmanager
 async def open_peer(
-    name: str, base: str, *, spec: ProviderSpec = GLM, warm: Path | None = None
+    name: str,
+    base: str,
+    *,
+    spec: ProviderSpec = GLM,
+    warm: Path | None = None,
+    ours: type[AsyncFilesClient] = AsyncFilesClient,
 ) -> AsyncIterator[Peer]:
     """Client `name` (one of `UPLOADERS` or `DOWNLOADERS`) talking to `base`, warmed with `warm` if given.
 
-    The warm-up upload opens the pool and pays lazy imports before anything is timed.
+    The warm-up upload opens the pool and pays lazy imports before anything is timed. `ours` is the
+    client class that plays ``ours`` (the self-check hands a broken one; the peers ignore it).
     """
     if name not in _FACTORIES:
         raise KeyError(f"name={name!r} is not a scale client; known: {', '.join(_FACTORIES)}")
-    peer = _FACTORIES[name](spec, base)
+    peer = _FACTORIES[name](spec, base, ours)
     try:
         if warm is not None:
             await peer.upload(warm)

@@ -34,11 +34,12 @@ from harness.cases._arms import base_url
 from harness.cases._memory import probe
 from harness.cases._order import mirrored
 from harness.cases._peers import DOWNLOADERS, OURS, UPLOADERS, UVLOOP_SUFFIX, children_cpu_s, open_peer
+from harness.cases._seams import REAL, Seams
 from harness.cases._stall import stalls_during
 from harness.report._series import ScalePoint
 from harness.report._verdict import Measurement
 from llmfiles.observe import percentile
-from llmfiles.transfer import TransferSettings
+from llmfiles.transfer import AsyncFilesClient, TransferSettings
 
 __all__ = ["clients_for", "measure_scale"]
 
@@ -55,14 +56,22 @@ class _Run:
 
 
 async def _one_run(
-    name: str, op: str, base: str, batches: list[list[Any]], warm: Path, dest: Path, clock: Clock
+    name: str,
+    op: str,
+    base: str,
+    batches: list[list[Any]],
+    warm: Path,
+    dest: Path,
+    clock: Clock,
+    ours: type[AsyncFilesClient],
 ) -> _Run:
     """One client moving every batch in turn, each batch requested at once, next to the 5 ms ticker.
 
     Runs on whatever loop calls it (the bench's, or a uvloop one in a thread for ``ours, uvloop``).
+    `ours` is the class that plays ours (`Seams.client`).
     """
     outcome: list[int | BaseException] = []
-    async with open_peer(name.removesuffix(UVLOOP_SUFFIX), base, warm=warm) as peer:
+    async with open_peer(name.removesuffix(UVLOOP_SUFFIX), base, warm=warm, ours=ours) as peer:
 
         async def one(item: Any) -> int:
             if op == "upload":
@@ -119,7 +128,9 @@ def clients_for(op: str, *, extras: bool) -> tuple[str, ...]:
     return (names[0], *uvloop, *names[1:])
 
 
-async def _level(ctx: BenchContext, op: str, level: int, items: list[Any], warm: Path) -> list[ScalePoint]:
+async def _level(
+    ctx: BenchContext, op: str, level: int, items: list[Any], warm: Path, seams: Seams
+) -> list[ScalePoint]:
     """Every client at `level`, mirrored rounds; each run moves `level` at once, batch after batch."""
     base = base_url(ctx, "glm")
     batches = [items[i : i + level] for i in range(0, max(level, ctx.config.scale_min_files), level)]
@@ -130,7 +141,7 @@ async def _level(ctx: BenchContext, op: str, level: int, items: list[Any], warm:
             await asyncio.to_thread(ctx.mock.reset)
         dest = ctx.workdir / f"scale-{op}-{index}"
         dest.mkdir()
-        run = _one_run(name, op, base, batches, warm, dest, ctx.clock)
+        run = _one_run(name, op, base, batches, warm, dest, ctx.clock, seams.client)
         if name.endswith(UVLOOP_SUFFIX):
             runs[name].append(await asyncio.to_thread(_on_uvloop, run))
         else:
@@ -163,7 +174,7 @@ async def _memory(ctx: BenchContext, level: int, files: list[Path], ids: list[st
     return points
 
 
-async def measure_scale(ctx: BenchContext) -> list[Measurement]:
+async def measure_scale(ctx: BenchContext, *, seams: Seams = REAL) -> list[Measurement]:
     levels = ctx.config.scale_levels
     top = max(levels)
     count = max(top, ctx.config.scale_min_files)
@@ -172,12 +183,12 @@ async def measure_scale(ctx: BenchContext) -> list[Measurement]:
     await asyncio.to_thread(ctx.mock.set_profile, "calm")
     points: list[ScalePoint] = []
     for level in levels:
-        points += await _level(ctx, "upload", level, files, warm)
+        points += await _level(ctx, "upload", level, files, warm, seams)
     await asyncio.to_thread(ctx.mock.reset)
-    async with open_peer(OURS, base_url(ctx, "glm")) as ours:
+    async with open_peer(OURS, base_url(ctx, "glm"), ours=seams.client) as ours:
         ids = list(await asyncio.gather(*(ours.upload(p) for p in files)))
     for level in levels:
-        points += await _level(ctx, "download", level, ids, warm)
+        points += await _level(ctx, "download", level, ids, warm, seams)
     for level in levels if ctx.config.scale_memory_full else levels[-1:]:
         points += await _memory(ctx, level, files, ids)
     ctx.data.scale += points

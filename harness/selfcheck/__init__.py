@@ -4,11 +4,10 @@
 (``python -m harness bench --self-check``), and `harness.selfcheck._broken` holds the broken parts.
 """
 
-from harness.selfcheck._controls import AWAITING_CONTROL, CONTROLS, Control
+from harness.selfcheck._controls import CONTROLS, Control
 from harness.selfcheck._run import ControlResult, run_controls, run_self_check, uncovered_claims
 
 __all__ = [
-    "AWAITING_CONTROL",
     "CONTROLS",
     "Control",
     "ControlResult",

@@ -38,7 +38,9 @@ __all__ = [
     "SerialClient",
     "StarvedPoolClient",
     "SummarisingRecorder",
+    "TinyChunkClient",
     "TrustingNameClient",
+    "UnlimitedClient",
     "UnverifiedHashClient",
     "code_point_bucket",
     "lenient_verdict",
@@ -137,6 +139,22 @@ class SerialClient(AsyncFilesClient):
     def __init__(self, *args: Any, settings: TransferSettings | None = None, **kwargs: Any) -> None:
         serial = dataclasses.replace(settings or TransferSettings(), max_concurrency=1)
         super().__init__(*args, settings=serial, **kwargs)
+
+
+class UnlimitedClient(AsyncFilesClient):
+    """A client whose concurrency limit is raised out of the way: every upload asked for starts at once."""
+
+    def __init__(self, *args: Any, settings: TransferSettings | None = None, **kwargs: Any) -> None:
+        unlimited = dataclasses.replace(settings or TransferSettings(), max_concurrency=1024)
+        super().__init__(*args, settings=unlimited, **kwargs)
+
+
+class TinyChunkClient(AsyncFilesClient):
+    """A client that reads and hashes 4 KiB per worker-thread step (the smallest the settings allow)."""
+
+    def __init__(self, *args: Any, settings: TransferSettings | None = None, **kwargs: Any) -> None:
+        tiny = dataclasses.replace(settings or TransferSettings(), chunk_size=4 * 1024)
+        super().__init__(*args, settings=tiny, **kwargs)
 
 
 class HashOnLoopClient(AsyncFilesClient):

@@ -12,12 +12,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from harness.cases._ceiling import measure_ceiling
 from harness.cases._concurrency import measure_concurrency
 from harness.cases._fallback import measure_fallback
 from harness.cases._judge import measure_judge
 from harness.cases._memory import measure_memory
 from harness.cases._overhead import measure_overhead
 from harness.cases._rollback import measure_rollback
+from harness.cases._scale import measure_scale
 from harness.cases._seams import Seams
 from harness.cases._singleflight import measure_single_flight
 from harness.cases._split import measure_split
@@ -28,7 +30,7 @@ from harness.cases._traversal import measure_traversal
 from harness.report._verdict import Measurement
 from harness.selfcheck import _broken as broken
 
-__all__ = ["AWAITING_CONTROL", "CONTROLS", "Control", "Measure"]
+__all__ = ["CONTROLS", "Control", "Measure"]
 
 Measure = Callable[..., Awaitable[list[Measurement]]]
 
@@ -62,13 +64,8 @@ _GIVE_UP = Seams(client=broken.GiveUpClient)
 _SERIAL = Seams(client=broken.SerialClient)
 _HASH_ON_LOOP = Seams(client=broken.HashOnLoopClient)
 _WHOLE_FILE = Seams(memory_upload="legacy", memory_download="openai-content")
-
-#: Claims that landed after this registry was last extended and still need a control (their cases take
-#: no `seams=` yet). A ratchet: a claim missing from here and from CONTROLS fails the tests, and so does
-#: one listed here that has a control.
-AWAITING_CONTROL: frozenset[str] = frozenset(
-    {"scale.stall-p99-150", "scale.lead", "scale.curl-speed", "scale.curl-cpu"}
-)
+_UNLIMITED = Seams(client=broken.UnlimitedClient)
+_TINY_CHUNKS = Seams(client=broken.TinyChunkClient)
 
 # fmt: off
 CONTROLS: tuple[Control, ...] = (
@@ -102,20 +99,26 @@ CONTROLS: tuple[Control, ...] = (
             quick=False),
     Control("latency.p99-drop", "async arm sends one upload at a time", measure_throughput, _SERIAL,
             quick=False),
-    Control("no-blocking.p99", "SHA-256 of the whole file on the event loop", measure_stall, _HASH_ON_LOOP,
-            quick=False),
-    Control("no-blocking.max", "SHA-256 of the whole file on the event loop", measure_stall, _HASH_ON_LOOP,
-            quick=False),
+    Control("no-blocking.p99", "SHA-256 of the whole file on the event loop", measure_stall, _HASH_ON_LOOP),
+    Control("no-blocking.max", "SHA-256 of the whole file on the event loop", measure_stall, _HASH_ON_LOOP),
     Control("rollback.detect", "controller that checks every 8th interval", measure_rollback,
             Seams(controller=broken.LateController), quick=False),
     Control("judge.false-rollback", "a judge that compares sample medians, no confidence",
             measure_judge, Seams(latency_verdict=broken.median_verdict)),
     Control("judge.power-20pct", "a judge that never finds the candidate slower", measure_judge,
-            Seams(latency_verdict=broken.lenient_verdict), quick=False),
+            Seams(latency_verdict=broken.lenient_verdict)),
     Control("mem-upload.peak", "whole-file upload (read + multipart copy)", measure_memory, _WHOLE_FILE),
     Control("mem-upload.bar", "whole-file upload (read + multipart copy)", measure_memory, _WHOLE_FILE),
     Control("mem-upload.reduction", "whole-file upload (read + multipart copy)", measure_memory,
             _WHOLE_FILE),
     Control("mem-download.flat", "download buffered whole in memory", measure_memory, _WHOLE_FILE),
+    Control("scale.stall-p99-150", "no concurrency limit: all 150 uploads on the wire at once",
+            measure_scale, _UNLIMITED),
+    Control("scale.lead", "no concurrency limit: all 150 uploads on the wire at once", measure_scale,
+            _UNLIMITED),
+    Control("scale.curl-speed", "reads and hashes 4 KiB per worker-thread step", measure_ceiling,
+            _TINY_CHUNKS),
+    Control("scale.curl-cpu", "reads and hashes 4 KiB per worker-thread step", measure_ceiling,
+            _TINY_CHUNKS),
 )
 # fmt: on

@@ -9,18 +9,23 @@ from typer.testing import CliRunner
 
 from harness._cli import app
 from harness._context import BenchConfig
-from harness.cases._seams import REAL, resolve
+from harness.cases._seams import REAL, Seams, resolve
 from harness.cases._split import buckets_in_fresh_interpreter
 from harness.cases._traversal import measure_traversal
-from harness.report._claims import CLAIMS
-from harness.selfcheck import AWAITING_CONTROL, CONTROLS, Control, run_self_check, uncovered_claims
-from harness.selfcheck._broken import python_hash_bucket
-from harness.selfcheck._run import controls_table
+from harness.report._claims import CLAIMS, claim_by_id
+from harness.report._verdict import judge
+from harness.selfcheck import CONTROLS, Control, run_self_check, uncovered_claims
+from harness.selfcheck._broken import UnlimitedClient, python_hash_bucket
+from harness.selfcheck._run import SPLIT_KEYS, ControlResult, control_config, controls_table
 
 
-def test_every_claim_has_a_negative_control_or_is_listed_as_awaiting_one() -> None:
-    assert set(uncovered_claims()) == AWAITING_CONTROL
-    assert {control.claim for control in CONTROLS} | AWAITING_CONTROL == {claim.id for claim in CLAIMS}
+def test_every_claim_has_a_negative_control_and_every_control_a_claim() -> None:
+    assert uncovered_claims() == []
+    assert {control.claim for control in CONTROLS} == {claim.id for claim in CLAIMS}
+
+
+def test_a_claim_without_a_control_is_found() -> None:
+    assert uncovered_claims([c for c in CONTROLS if c.claim != "scale.lead"]) == ["scale.lead"]
 
 
 def test_every_control_breaks_something() -> None:
@@ -85,3 +90,24 @@ def test_the_cli_offers_the_self_check() -> None:
     result = CliRunner().invoke(app, ["bench", "--help"], env={**os.environ, "COLUMNS": "200"})
     assert result.exit_code == 0
     assert "--self-check" in result.output
+
+
+def test_the_table_gives_each_run_its_seconds_once() -> None:
+    unmeasured = judge(claim_by_id("scale.lead"), None)
+    shared = [c for c in CONTROLS if c.seams == Seams(client=UnlimitedClient)]
+    results = [ControlResult(shared[0], unmeasured, 27.6), ControlResult(shared[1], unmeasured)]
+    console = Console(width=200, record=True)
+    console.print(controls_table(results, []))
+    rows = [line for line in console.export_text().splitlines() if "no concurrency limit" in line]
+    assert [row.split("│")[-2].strip() for row in rows] == ["28", "same run"]
+
+
+def test_the_controls_run_at_the_quick_sizes_in_either_mode(tmp_path: Path) -> None:
+    full = control_config(BenchConfig.for_mode(quick=False, out=tmp_path, seed=7))
+    quick = BenchConfig.for_mode(quick=True, out=tmp_path)
+    assert not full.quick
+    assert (full.out, full.seed) == (tmp_path, 7)
+    assert full.memory_sizes == quick.memory_sizes
+    assert full.scale_file_size == quick.scale_file_size
+    assert full.scale_levels == (150,)  # the stall claim's level only
+    assert full.split_keys == SPLIT_KEYS < quick.split_keys
