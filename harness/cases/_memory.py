@@ -83,8 +83,11 @@ async def probe(
     finally:
         trace.unlink(missing_ok=True)
     if process.returncode != 0:
-        tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeError(f"memory probe client={client!r} op={op!r} failed: {tail[0]}")
+        # The error, not a warning printed after it (an unawaited coroutine's, at interpreter exit).
+        lines = [line for line in err.decode(errors="replace").splitlines() if line.strip()]
+        errors = [line for line in lines if not line.split(":", 1)[0].strip().endswith("Warning")]
+        tail = (errors or lines or ["no output"])[-1]
+        raise RuntimeError(f"memory probe client={client!r} op={op!r} failed: {tail}")
     result = json.loads(out.decode().strip().splitlines()[-1])
     return int(result["peak_bytes"]), str(result["result"])
 
