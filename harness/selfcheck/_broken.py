@@ -17,7 +17,9 @@ from typing import Any
 
 import httpx
 
+from harness._context import API_KEY
 from harness.cases._traversal import EscapeAttemptError
+from llmfiles.legacy import LegacyFilesClient
 from llmfiles.observe import Event, Recorder
 from llmfiles.rollout import BUCKETS, JudgeVerdict, RolloutController, bucket, threshold
 from llmfiles.transfer import (
@@ -166,6 +168,21 @@ class HashOnLoopClient(AsyncFilesClient):
         with open(path, "rb") as handle:  # noqa: ASYNC230 - blocking the loop is the break
             hashlib.file_digest(handle, "sha256")
         return await super().upload(path, purpose=purpose, progress=progress)
+
+
+class LoopBlockingClient(AsyncFilesClient):
+    """The old service's path: each upload is the legacy client's, run on the event loop.
+
+    Hashing on the loop (`HashOnLoopClient`) stalls it by the hash alone, under 100 ms for the stall
+    case's eight 20 MB files on a fast idle machine; the whole blocking upload is what the no-blocking
+    claims exist to rule out, and eight of them started together freeze the loop for all eight.
+    """
+
+    async def upload(
+        self, path: str | os.PathLike[str], *, purpose: str, progress: Any = None
+    ) -> UploadResult:
+        legacy = LegacyFilesClient(self.provider, api_key=API_KEY, base_url=self.base_url)
+        return legacy.upload(path, purpose=purpose)
 
 
 class UnverifiedHashClient(AsyncFilesClient):
