@@ -1,4 +1,4 @@
-"""What a load run leaves on disk, read the same way by the load run and the fleet run."""
+"""How a load run starts Locust and reads what it leaves on disk: one way for the load and the fleet run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["locust_summary", "read_ledger"]
+from harness._engines import free_port
+
+__all__ = ["locust_commands", "locust_summary", "read_ledger"]
+
+
+def locust_commands(base: list[str], lead: list[str], workers: int) -> list[list[str]]:
+    """Locust's commands: `lead` alone, or as a master on a free loopback port with `workers` workers.
+
+    `base` is ``python -m locust -f LOCUSTFILE``, which the workers run too; `lead` starts with it.
+    """
+    if workers == 0:
+        return [lead]
+    port = str(free_port())
+    master = [*lead, "--master", "--expect-workers", str(workers)]
+    master += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+    worker = [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", port]
+    return [master] + [worker] * workers
 
 
 def locust_summary(out: Path) -> dict[str, Any]:

@@ -37,10 +37,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from harness._engines import ThrowawayPostgres, ThrowawayPrometheus, free_port
+from harness._engines import ThrowawayPostgres, ThrowawayPrometheus
 from harness._lost import find_lost
 from harness._procs import MockProcess, ServerProcess
-from harness._runs import locust_summary, read_ledger
+from harness._runs import locust_commands, locust_summary, read_ledger
 from llmfiles.fleet import ControllerLease, PostgresFlagSource, PostgresStateStore
 from llmfiles.rollout import FlagState, RolloutState
 
@@ -242,18 +242,10 @@ class _Fleet:
 
 
 def _locust(config: FleetConfig, hosts: list[str]) -> list[subprocess.Popen[bytes]]:
-    port = free_port()
     base = [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE)]
-    master = [
+    lead = [
         *base,
         "--headless",
-        "--master",
-        "--expect-workers",
-        str(config.workers),
-        "--master-bind-host",
-        "127.0.0.1",
-        "--master-bind-port",
-        str(port),
         "--host",
         hosts[0],
         "-u",
@@ -268,10 +260,9 @@ def _locust(config: FleetConfig, hosts: list[str]) -> list[subprocess.Popen[byte
         "--csv",
         str(config.out / "locust"),
     ]
-    worker = [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
     env = {**os.environ, "LLMFILES_FLEET_HOSTS": ",".join(hosts), "LLMFILES_SERVICE_TOKEN": TOKEN}
     processes = []
-    for i, command in enumerate([master] + [worker] * config.workers):
+    for i, command in enumerate(locust_commands(base, lead, config.workers)):
         log = (config.out / f"locust-{i}.log").open("wb")
         processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env))
         log.close()

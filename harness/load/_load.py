@@ -24,7 +24,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from rich.console import Console
 
 from harness._lost import LostReport, find_lost
 from harness._procs import MockProcess, ServerProcess
-from harness._runs import locust_summary, read_ledger
+from harness._runs import locust_commands, locust_summary, read_ledger
 from harness.load._fair import Criteria, RunVerdict, judge_run
 from harness.load._figures import PhaseFigures, arm_labeller, phase_figures, read_run_events, read_samples
 from harness.load._gate import EXIT_CODES, stage_name
@@ -174,13 +173,6 @@ def criteria_for(stage: float) -> Criteria:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 #: Seconds Locust keeps running after the last phase, so calls started in it can finish.
 _GRACE_S = 10.0
 #: Seconds allowed for Locust to start (import, spawn) before its backstop ``-t`` would cut the phases.
@@ -216,20 +208,7 @@ def _locust_commands(config: LoadConfig, host: str) -> list[list[str]]:
         "--html",
         str(config.out / "locust.html"),
     ]
-    if config.workers == 0:
-        return [lead]
-    port = _free_port()
-    lead += [
-        "--master",
-        "--expect-workers",
-        str(config.workers),
-        "--master-bind-host",
-        "127.0.0.1",
-        "--master-bind-port",
-        str(port),
-    ]
-    worker = [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
-    return [lead] + [worker] * config.workers
+    return locust_commands(base, lead, config.workers)
 
 
 def _interruptible() -> None:
