@@ -167,7 +167,8 @@ CLAIMS: tuple[Claim, ...] = (
            "extra provider files (journal uploads given a file id) beyond one per request; the client's and "
            "the dispatcher's reconcile each in a round where the other cannot cover for it"),
     _claim("overhead.cpu", "< 1 % CPU overhead from sanitising/metrics", "<", 1, "%", "must",
-           "CPU time of sanitize + event + metrics per upload / CPU time of the upload itself"),
+           "CPU time of sanitize + event + metrics per upload / CPU time of the upload itself; median of "
+           "40 interleaved pairs (one 1 MB upload, one bookkeeping batch)"),
     _claim("judge.false-rollback", "checks every interval roll back a no-worse arm in <= 2 % of stages",
            "<=", 2, "%", "must",
            "simulated A/A stages (1000 per schedule, recorded `realistic` latencies) rolled back by the "
