@@ -152,10 +152,13 @@ class UnlimitedClient(AsyncFilesClient):
 
 
 class TinyChunkClient(AsyncFilesClient):
-    """A client that reads and hashes 4 KiB per worker-thread step (the smallest the settings allow)."""
+    """A client that reads (uploads) and writes (downloads) 4 KiB per worker-thread step and hashes as
+    much, the smallest step the settings allow."""
 
     def __init__(self, *args: Any, settings: TransferSettings | None = None, **kwargs: Any) -> None:
-        tiny = dataclasses.replace(settings or TransferSettings(), chunk_size=4 * 1024)
+        tiny = dataclasses.replace(
+            settings or TransferSettings(), chunk_size=4 * 1024, write_batch_size=4 * 1024
+        )
         super().__init__(*args, settings=tiny, **kwargs)
 
 

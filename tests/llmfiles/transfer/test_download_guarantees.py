@@ -4,6 +4,7 @@ single-flight key, extracted text named as such, expected_sha256 checked before 
 import asyncio
 import hashlib
 import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,35 @@ async def test_the_data_is_fsynced_before_the_file_gets_its_name(
     assert files == [(files[0][0], False)], synced  # the temp file, once, before the name existed
     assert (str(dest), True) in synced  # then the directory, so the new name itself is durable
     assert path == dest / "doc.jsonl"
+
+
+@pytest.mark.integration
+async def test_cancelled_while_the_temp_file_is_created_leaves_nothing(
+    glm: AsyncFilesClient, stored: tuple[str, bytes], dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file layer whose create blocks until released: the caller leaves first, the file comes later."""
+    file_id, _ = stored
+    entered, release = threading.Event(), threading.Event()
+    real_open = os.open
+
+    def slow_open(path: Any, flags: int, mode: int = 0o777, **kwargs: Any) -> int:
+        if str(path).endswith(".part"):
+            entered.set()
+            release.wait(10)
+        return real_open(path, flags, mode, **kwargs)
+
+    monkeypatch.setattr(os, "open", slow_open)
+    task = asyncio.create_task(glm.download(file_id, dest))
+    assert await asyncio.to_thread(entered.wait, 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.set()
+    for _ in range(200):  # the worker's open ends after the caller left; its clean-up follows
+        await asyncio.sleep(0.01)
+        if not os.listdir(dest):
+            break
+    assert os.listdir(dest) == []
 
 
 @pytest.mark.integration

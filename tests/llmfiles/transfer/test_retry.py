@@ -58,6 +58,8 @@ def test_huge_attempt_numbers_do_not_overflow() -> None:
         ("max_concurrency", 0),
         ("chunk_size", 100),
         ("chunk_size", 1 << 30),
+        ("write_batch_size", 100),
+        ("write_batch_size", 1 << 30),
     ],
 )
 def test_invalid_settings_name_the_key(key: str, value: object) -> None:

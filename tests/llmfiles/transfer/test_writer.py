@@ -1,0 +1,124 @@
+"""The download's file side: batches, short writes, restarts, and a close that never races a write."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from llmfiles.transfer._writer import BatchWriter
+
+
+def _open(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+async def test_bytes_reach_the_file_in_order_and_hashed(tmp_path: Path) -> None:
+    path = tmp_path / "out.bin"
+    writer = BatchWriter(_open(path), batch_size=10_000)
+    chunks = [bytes([i]) * (3_000 + i) for i in range(20)]
+    for chunk in chunks:
+        await writer.write(chunk)
+    await writer.sync()
+    writer.close(asyncio.get_running_loop())
+    data = b"".join(chunks)
+    assert path.read_bytes() == data
+    assert writer.received == len(data)
+    assert writer.hasher.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+async def test_batches_wait_until_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One worker step per batch, not per chunk: that is the whole point of the writer."""
+    path = tmp_path / "out.bin"
+    writes: list[int] = []
+    real_pwrite = os.pwrite
+
+    def counting_pwrite(fd: int, data: memoryview, offset: int) -> int:
+        writes.append(len(data))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", counting_pwrite)
+    writer = BatchWriter(_open(path), batch_size=64 * 1024)
+    for _ in range(40):
+        await writer.write(b"x" * 4096)
+    await writer.sync()
+    writer.close(asyncio.get_running_loop())
+    assert writes == [64 * 1024, 64 * 1024, 32 * 1024]
+    assert path.stat().st_size == 40 * 4096
+
+
+async def test_short_writes_are_completed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file layer that writes at most 1,000 bytes per call: nothing may be lost or reordered."""
+    path = tmp_path / "out.bin"
+    real_pwrite = os.pwrite
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: real_pwrite(fd, data[:1000], offset))
+    writer = BatchWriter(_open(path), batch_size=8192)
+    data = os.urandom(50_000)
+    for start in range(0, len(data), 4096):
+        await writer.write(data[start : start + 4096])
+    await writer.sync()
+    writer.close(asyncio.get_running_loop())
+    assert path.read_bytes() == data
+
+
+async def test_restart_drops_written_and_waiting_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "out.bin"
+    writer = BatchWriter(_open(path), batch_size=1000)
+    await writer.write(b"a" * 1500)  # written
+    await writer.write(b"b" * 200)  # waiting in the batch
+    await writer.restart()
+    assert writer.received == 0
+    await writer.write(b"fresh")
+    await writer.sync()
+    writer.close(asyncio.get_running_loop())
+    assert path.read_bytes() == b"fresh"
+    assert writer.hasher.hexdigest() == hashlib.sha256(b"fresh").hexdigest()
+
+
+async def test_close_waits_for_a_running_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelled mid-write: the descriptor stays open until the worker's write ends, then closes."""
+    path = tmp_path / "out.bin"
+    entered, release = threading.Event(), threading.Event()
+    real_pwrite = os.pwrite
+
+    def slow_pwrite(fd: int, data: memoryview, offset: int) -> int:
+        entered.set()
+        release.wait(10)
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", slow_pwrite)
+    fd = _open(path)
+    writer = BatchWriter(fd, batch_size=10)
+    task = asyncio.create_task(writer.write(b"x" * 100))
+    await asyncio.to_thread(entered.wait, 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    writer.close(asyncio.get_running_loop())
+    assert _is_open(fd), "closed under a running write"
+    release.set()
+    for _ in range(200):
+        if not _is_open(fd):
+            break
+        await asyncio.sleep(0.01)
+    assert not _is_open(fd)
+    assert path.read_bytes() == b"x" * 100
+
+
+async def test_a_write_after_close_is_refused(tmp_path: Path) -> None:
+    writer = BatchWriter(_open(tmp_path / "out.bin"), batch_size=10)
+    writer.close(asyncio.get_running_loop())
+    with pytest.raises(ValueError, match="abandoned"):
+        await writer.write(b"x" * 100)
