@@ -88,7 +88,7 @@ class BenchConfig:
             memory_peers=True,
             flaky_uploads=1500,
             scale_levels=(1, 8, 32, 64, 150),
-            scale_rounds=4,
+            scale_rounds=3,
             scale_min_files=64,
             scale_memory_full=True,
             scale_file_size=2 * MB,

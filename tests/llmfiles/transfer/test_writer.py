@@ -39,6 +39,18 @@ async def test_bytes_reach_the_file_in_order_and_hashed(tmp_path: Path) -> None:
     assert writer.hasher.hexdigest() == hashlib.sha256(data).hexdigest()
 
 
+async def test_a_chunk_larger_than_the_batch_is_split_across_batches(tmp_path: Path) -> None:
+    path = tmp_path / "out.bin"
+    writer = BatchWriter(_open(path), batch_size=4096)
+    data = os.urandom(3 * 4096 + 100)
+    await writer.write(data[:50])
+    await writer.write(data[50:])
+    await writer.sync()
+    writer.close(asyncio.get_running_loop())
+    assert path.read_bytes() == data
+    assert writer.hasher.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
 async def test_batches_wait_until_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One worker step per batch, not per chunk: that is the whole point of the writer."""
     path = tmp_path / "out.bin"
@@ -101,7 +113,7 @@ async def test_close_waits_for_a_running_write(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(os, "pwrite", slow_pwrite)
     fd = _open(path)
     writer = BatchWriter(fd, batch_size=10)
-    task = asyncio.create_task(writer.write(b"x" * 100))
+    task = asyncio.create_task(writer.write(b"x" * 10))  # fills the batch: its write starts
     await asyncio.to_thread(entered.wait, 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -114,7 +126,7 @@ async def test_close_waits_for_a_running_write(tmp_path: Path, monkeypatch: pyte
             break
         await asyncio.sleep(0.01)
     assert not _is_open(fd)
-    assert path.read_bytes() == b"x" * 100
+    assert path.read_bytes() == b"x" * 10
 
 
 async def test_a_write_after_close_is_refused(tmp_path: Path) -> None:
