@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 import aiofiles.os
 import httpx
-import openai
 
 from harness._context import API_KEY
 from llmfiles.providers import GLM, ProviderSpec
@@ -76,6 +75,8 @@ class _OpenAI:
     """AsyncOpenAI given an open file object (it reads it itself)."""
 
     def __init__(self, base: str) -> None:
+        import openai  # here, not at the top: 0.8 s of imports every memory probe process would pay
+
         self._sdk = openai.AsyncOpenAI(api_key=API_KEY, base_url=base, max_retries=0, timeout=_TIMEOUT_S)
 
     async def upload(self, path: Path) -> str:

@@ -223,11 +223,11 @@ def _verdicts(points: list[ScalePoint], top: int) -> list[Measurement]:
     behind: dict[str, list[str]] = {}
     worst_ratio = 0.0
     for point in timed:
-        if point.client != OURS or point.op != "upload":
+        if point.client != OURS:
             continue
         peers = [
             p for p in timed
-            if p.op == "upload" and p.concurrency == point.concurrency and not p.client.startswith(OURS)
+            if p.op == point.op and p.concurrency == point.concurrency and not p.client.startswith(OURS)
         ]  # fmt: skip
         for figure in ("stall_p99_ms", "wall_s"):
             theirs = [getattr(p, figure)[0] for p in peers if getattr(p, figure) is not None]
@@ -237,7 +237,9 @@ def _verdicts(points: list[ScalePoint], top: int) -> list[Measurement]:
             ratio = mine / max(min(theirs), 1e-9)
             worst_ratio = max(worst_ratio, ratio)
             if ratio > 1:
-                behind.setdefault(f"c{point.concurrency}", []).append(f"{figure} {ratio:.2f}x best peer")
+                behind.setdefault(f"{point.op} c{point.concurrency}", []).append(
+                    f"{figure} {ratio:.2f}x best peer"
+                )
     return [
         Measurement(
             "scale.stall-p99-150",

@@ -185,7 +185,8 @@ CLAIMS: tuple[Claim, ...] = (
            "of mirrored rounds",
            source="performance at scale"),
     _claim("scale.lead", "at or below the best peer's p99 stall and wall time at every level", "<=", 1, "x",
-           "should", "worst ours / best peer over levels, p99 stall and wall, medians of mirrored rounds",
+           "should", "worst ours / best peer over levels, uploads and downloads, p99 stall and wall, "
+           "medians of mirrored rounds",
            source="performance at scale"),
     _claim("scale.curl-speed", "single 50 MB upload and download at 0.9x curl or better", ">=", 0.9, "x",
            "should", "lower of ours / curl MB/s (median transfer), upload and download taking turns, `calm`",

@@ -154,6 +154,7 @@ class _Transfer:
                 )
             if content_range.group(3) != "*":
                 self.total = int(content_range.group(3))
+                self._out.expect(self.total - self.received)
             return
         if self.received:  # the server ignored Range and sends everything again
             await self._restart()
@@ -161,6 +162,7 @@ class _Transfer:
         # A server that compresses anyway declares the compressed length: no count to check against.
         encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
         self.total = int(length) if length.isdigit() and not encoded else None
+        self._out.expect(self.total)
 
     def verify(self, _response: httpx.Response) -> None:
         """The retry loop's check of a complete answer: the length, then the hash where known.

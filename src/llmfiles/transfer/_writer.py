@@ -25,6 +25,8 @@ from collections.abc import Callable
 
 __all__ = ["BatchWriter"]
 
+_SMALLEST_BATCH = 4096
+
 
 class BatchWriter:
     """Appends to an open file descriptor in batches; owns the descriptor and closes it.
@@ -44,6 +46,15 @@ class BatchWriter:
         self.hasher = hashlib.sha256()
         self.received = 0
         """Bytes accepted so far: written, or waiting in the batch to be."""
+
+    def expect(self, remaining: int | None) -> None:
+        """Size the batch for a body of `remaining` bytes (None: unknown) before the first write.
+
+        A small file then holds a buffer of its own size, not a whole batch; more bytes than announced
+        still go through (the batch fills and is written more often).
+        """
+        if self._buffer is None and remaining is not None:
+            self._batch_size = max(_SMALLEST_BATCH, min(self._batch_size, remaining))
 
     async def write(self, chunk: bytes) -> None:
         """Accept `chunk`, writing the batch out each time it fills."""

@@ -51,6 +51,30 @@ async def test_a_chunk_larger_than_the_batch_is_split_across_batches(tmp_path: P
     assert writer.hasher.hexdigest() == hashlib.sha256(data).hexdigest()
 
 
+async def test_an_announced_small_body_gets_a_small_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 10 KB file must not hold a 1 MiB buffer; a body longer than announced still arrives whole."""
+    path = tmp_path / "out.bin"
+    writes: list[int] = []
+    real_pwrite = os.pwrite
+
+    def counting_pwrite(fd: int, data: memoryview, offset: int) -> int:
+        writes.append(len(data))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", counting_pwrite)
+    writer = BatchWriter(_open(path), batch_size=1024 * 1024)
+    writer.expect(10_000)
+    data = os.urandom(25_000)
+    for start in range(0, len(data), 1000):
+        await writer.write(data[start : start + 1000])
+    await writer.sync()
+    writer.close(asyncio.get_running_loop())
+    assert writes == [10_000, 10_000, 5_000]
+    assert path.read_bytes() == data
+
+
 async def test_batches_wait_until_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One worker step per batch, not per chunk: that is the whole point of the writer."""
     path = tmp_path / "out.bin"
