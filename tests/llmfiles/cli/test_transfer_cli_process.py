@@ -71,7 +71,8 @@ def test_an_interrupted_download_leaves_no_part_file_and_no_directory_it_made(
     mock: Any, tmp_path: Path, sig: signal.Signals, code: int
 ) -> None:
     source = tmp_path / "big.jsonl"
-    source.write_bytes(b'{"n": 1}\n' * 100_000)
+    # 3.15 MB: more than one write batch (1 MiB), so bytes reach the .part file long before the end.
+    source.write_bytes(b'{"n": 1}\n' * 350_000)
     uploaded = subprocess.run(
         [LLMFILES, "upload", str(source), "--provider", "glm", "--purpose", "batch", "--quiet"],
         env=_env(mock),
@@ -81,9 +82,10 @@ def test_an_interrupted_download_leaves_no_part_file_and_no_directory_it_made(
         check=True,
     )
     file_id = uploaded.stdout.split("\t")[0]
-    # 100 kB/s: ten seconds for the whole file, so the signal lands mid-body.
+    # 300 kB/s: ten seconds for the whole file, the first batch on disk after 3.5 s; the signal lands
+    # mid-body.
     mock.set_rules(
-        [{"match": {"operation": "content"}, "effect": {"kind": "slow", "bytes_per_second": 100_000}}]
+        [{"match": {"operation": "content"}, "effect": {"kind": "slow", "bytes_per_second": 300_000}}]
     )
     parent = tmp_path / "downloads"
     parent.mkdir()
