@@ -66,6 +66,7 @@ _HASH_ON_LOOP = Seams(client=broken.HashOnLoopClient)
 _WHOLE_FILE = Seams(memory_upload="legacy", memory_download="openai-content")
 _UNLIMITED = Seams(client=broken.UnlimitedClient)
 _TINY_CHUNKS = Seams(client=broken.TinyChunkClient)
+_TINY_STEPS = "4 KiB per worker-thread step: read (upload) or written (download), and hashed"
 
 # fmt: off
 CONTROLS: tuple[Control, ...] = (
@@ -115,11 +116,9 @@ CONTROLS: tuple[Control, ...] = (
     Control("mem-download.flat", "download buffered whole in memory", measure_memory, _WHOLE_FILE),
     Control("scale.stall-p99-150", "no concurrency limit: all 150 uploads on the wire at once",
             measure_scale, _UNLIMITED),
-    Control("scale.lead", "no concurrency limit: all 150 uploads on the wire at once", measure_scale,
+    Control("scale.lead", "no concurrency limit: all 150 transfers on the wire at once", measure_scale,
             _UNLIMITED),
-    Control("scale.curl-speed", "reads and hashes 4 KiB per worker-thread step", measure_ceiling,
-            _TINY_CHUNKS),
-    Control("scale.curl-cpu", "reads and hashes 4 KiB per worker-thread step", measure_ceiling,
-            _TINY_CHUNKS),
+    Control("scale.curl-speed", _TINY_STEPS, measure_ceiling, _TINY_CHUNKS),
+    Control("scale.curl-cpu", _TINY_STEPS, measure_ceiling, _TINY_CHUNKS),
 )
 # fmt: on
