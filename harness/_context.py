@@ -44,7 +44,9 @@ class BenchConfig:
         memory_peers: also measure the openai SDK and plain httpx in the memory case (5 more probes).
         rollback_interval_s: the controller's evaluation interval in the rollback case.
         scale_levels: concurrency levels of the scale case, ascending (the last is the stall claim's).
-        scale_rounds: runs per client and level in the scale case (mirrored order, medians).
+        scale_rounds: runs per client and level in the scale case (mirrored order, medians). Three
+            at least: a quick run at 150 lasts about 30 ticks, so its p99 is its worst tick, and one
+            round a neighbour's burst hit must not decide the median.
         scale_min_files: transfers per run at least: low levels repeat their batch until they reach it,
             so every level's stall percentiles rest on enough ticks.
         scale_memory_full: probe memory at every scale level for every client; otherwise ours at the
@@ -67,7 +69,7 @@ class BenchConfig:
     memory_peers: bool = False
     rollback_interval_s: float = 2.0
     scale_levels: tuple[int, ...] = (8, 150)
-    scale_rounds: int = 2
+    scale_rounds: int = 3
     scale_min_files: int = 32
     scale_memory_full: bool = False
     scale_file_size: int = MB // 2
