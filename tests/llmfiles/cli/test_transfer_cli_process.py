@@ -36,6 +36,10 @@ def _wait_for(probe: Callable[[], bool], timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_upload_piped_to_cut_prints_exactly_the_ids_after_a_503(mock: Any, tmp_path: Path) -> None:
     for name in ("a.pdf", "b.pdf"):
         (tmp_path / name).write_bytes(b"%PDF-1.4 " + name.encode() * 1000)
@@ -96,6 +100,9 @@ def test_an_interrupted_download_leaves_no_part_file_and_no_directory_it_made(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As a shell runs a foreground command: a test run started as a background job (`cmd &` in a
+        # script) inherits SIGINT ignored, and Python then rightly never raises KeyboardInterrupt.
+        preexec_fn=_default_sigint,
     )
     try:
         _wait_for(lambda: dest.is_dir() and any(p.name.endswith(".part") for p in dest.iterdir()))
