@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from llmfiles._errors import IntegrityError
 from llmfiles.transfer._local import unreadable
 from llmfiles.transfer._models import Progress
+from llmfiles.transfer._steps import close_between_steps
 
 if TYPE_CHECKING:
     from hashlib import _Hash as Hash
@@ -155,7 +156,8 @@ class _Reader:
 
     A pass that is abandoned (cancelled, failed) while a step runs in a worker must not close the file
     under that step (its descriptor number could be reused by another open file): the lock makes the
-    close wait for the step, and `close_soon` hands that wait to a worker instead of the event loop.
+    close wait for the step, and `close_soon` hands that wait to a worker instead of the event loop
+    (`close_between_steps`).
     """
 
     def __init__(self, path: Path, hasher: Hash) -> None:
@@ -183,17 +185,7 @@ class _Reader:
 
     def close_soon(self, loop: asyncio.AbstractEventLoop) -> None:
         """Close the file now if no step runs, else in a worker once the running step ends."""
-        if self._lock.acquire(blocking=False):
-            try:
-                self._close()
-            finally:
-                self._lock.release()
-        else:
-            loop.run_in_executor(None, self._close_when_idle)
-
-    def _close_when_idle(self) -> None:
-        with self._lock:
-            self._close()
+        close_between_steps(self._lock, self._close, loop)
 
     def _close(self) -> None:
         self._closed = True

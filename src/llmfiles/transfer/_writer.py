@@ -23,6 +23,8 @@ import os
 import threading
 from collections.abc import Callable
 
+from llmfiles.transfer._steps import close_between_steps
+
 __all__ = ["BatchWriter"]
 
 _SMALLEST_BATCH = 4096
@@ -31,9 +33,8 @@ _SMALLEST_BATCH = 4096
 class BatchWriter:
     """Appends to an open file descriptor in batches; owns the descriptor and closes it.
 
-    An abandoned download (cancelled, failed) must not close the descriptor under a write still running
-    in a worker (its number could be reused by another open file): the lock makes the close wait for the
-    write, and `close` hands that wait to a worker instead of the event loop.
+    Every step on the descriptor runs in a worker under one lock, so an abandoned download (cancelled,
+    failed) never closes it under a running write (`close_between_steps`).
     """
 
     def __init__(self, fd: int, batch_size: int) -> None:
@@ -90,13 +91,7 @@ class BatchWriter:
 
     def close(self, loop: asyncio.AbstractEventLoop) -> None:
         """Close now if no write runs, else in a worker once the running write ends."""
-        if self._lock.acquire(blocking=False):
-            try:
-                self._close()
-            finally:
-                self._lock.release()
-        else:
-            loop.run_in_executor(None, self._close_when_idle)
+        close_between_steps(self._lock, self._close, loop)
 
     # The steps below run in a worker thread (the close may run in the loop), one at a time.
 
@@ -124,10 +119,6 @@ class BatchWriter:
     def _truncate(self, fd: int) -> None:
         os.ftruncate(fd, 0)
         self._written = 0
-
-    def _close_when_idle(self) -> None:
-        with self._lock:
-            self._close()
 
     def _close(self) -> None:
         if self._fd is not None:

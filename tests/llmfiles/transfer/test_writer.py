@@ -17,6 +17,20 @@ def _open(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
 
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of every ``os.pwrite`` the writer makes, in order (the writes still happen)."""
+    lengths: list[int] = []
+    real_pwrite = os.pwrite
+
+    def counting_pwrite(fd: int, data: memoryview, offset: int) -> int:
+        lengths.append(len(data))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", counting_pwrite)
+    return lengths
+
+
 def _is_open(fd: int) -> bool:
     try:
         os.fstat(fd)
@@ -51,19 +65,9 @@ async def test_a_chunk_larger_than_the_batch_is_split_across_batches(tmp_path: P
     assert writer.hasher.hexdigest() == hashlib.sha256(data).hexdigest()
 
 
-async def test_an_announced_small_body_gets_a_small_batch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_an_announced_small_body_gets_a_small_batch(tmp_path: Path, writes: list[int]) -> None:
     """A 10 KB file must not hold a 1 MiB buffer; a body longer than announced still arrives whole."""
     path = tmp_path / "out.bin"
-    writes: list[int] = []
-    real_pwrite = os.pwrite
-
-    def counting_pwrite(fd: int, data: memoryview, offset: int) -> int:
-        writes.append(len(data))
-        return real_pwrite(fd, data, offset)
-
-    monkeypatch.setattr(os, "pwrite", counting_pwrite)
     writer = BatchWriter(_open(path), batch_size=1024 * 1024)
     writer.expect(10_000)
     data = os.urandom(25_000)
@@ -75,17 +79,9 @@ async def test_an_announced_small_body_gets_a_small_batch(
     assert path.read_bytes() == data
 
 
-async def test_batches_wait_until_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_batches_wait_until_full(tmp_path: Path, writes: list[int]) -> None:
     """One worker step per batch, not per chunk: that is the whole point of the writer."""
     path = tmp_path / "out.bin"
-    writes: list[int] = []
-    real_pwrite = os.pwrite
-
-    def counting_pwrite(fd: int, data: memoryview, offset: int) -> int:
-        writes.append(len(data))
-        return real_pwrite(fd, data, offset)
-
-    monkeypatch.setattr(os, "pwrite", counting_pwrite)
     writer = BatchWriter(_open(path), batch_size=64 * 1024)
     for _ in range(40):
         await writer.write(b"x" * 4096)
