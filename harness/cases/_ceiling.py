@@ -1,7 +1,9 @@
 """The loopback ceiling: our client against curl, one 50 MB transfer at a time, speed and CPU per byte.
 
-curl is the native reference: no event loop, no hashing, C all the way. The claims ask for 0.9x its
-speed and at most 2x its CPU per GB, uploads and downloads alike (the worse of the two is judged).
+curl is the native reference: no event loop, no hashing, C all the way. Ours hashes every byte both
+ways: an upload returns the SHA-256 of what it sent, a download checks what it received against the
+SHA-256 the upload returned (``expected_sha256``). The claims ask for 0.9x curl's speed and at most 2x its
+CPU per GB, uploads and downloads alike (the worse of the two is judged).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ async def measure_ceiling(ctx: BenchContext, *, seams: Seams = REAL) -> list[Mea
     startup = _Cost(statistics.median(s.wall for s in startups), statistics.median(s.cpu for s in startups))
     costs: dict[tuple[str, str], list[_Cost]] = {}
     glm = base_url(ctx, "glm")
-    ids: list[str] = []
+    uploaded: list[tuple[str, str]] = []  # (file id, SHA-256): ours checks its downloads against it
     async with seams.client(GLM, api_key=API_KEY, base_url=glm) as client:
         await client.list()  # open the pool: a kept-alive client is how a service uploads
         for turn, path in enumerate(paths):
@@ -59,16 +61,19 @@ async def measure_ceiling(ctx: BenchContext, *, seams: Seams = REAL) -> list[Mea
                                            "purpose=batch", f"{glm}/files")  # fmt: skip
                 else:
                     with _measure(ctx) as cost:
-                        ids.append((await client.upload(path, purpose="batch")).file.id)
+                        result = await client.upload(path, purpose="batch")
+                        uploaded.append((result.file.id, result.sha256))
                 costs.setdefault((who, "upload"), []).append(cost)
-        for turn, file_id in enumerate(ids):
+        for turn, (file_id, sha256) in enumerate(uploaded):
             for who in ("curl", "ours") if turn % 2 == 0 else ("ours", "curl"):
                 if who == "curl":
                     cost = await _run_cost(ctx, curl, *_CURL, "-o", str(dest / "curl.bin"),
                                            f"{glm}/files/{file_id}/content")  # fmt: skip
                 else:
                     with _measure(ctx) as cost:
-                        await client.download(file_id, dest, filename="ours.bin", overwrite=True)
+                        await client.download(
+                            file_id, dest, filename="ours.bin", overwrite=True, expected_sha256=sha256
+                        )
                 costs.setdefault((who, "download"), []).append(cost)
     await asyncio.to_thread(shutil.rmtree, dest)
     mb, gb = _CEILING_FILE_SIZE / MB, _CEILING_FILE_SIZE / 1e9

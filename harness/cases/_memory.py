@@ -12,11 +12,15 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness._context import MB, BenchContext
 from harness.cases._seams import REAL, Seams
 from harness.report._series import MemoryPoint, PeerFigure
 from harness.report._verdict import Measurement
+
+if TYPE_CHECKING:
+    from harness.cases._peers import Stored
 
 __all__ = ["PEER_SIZE", "measure_memory", "probe"]
 
@@ -35,11 +39,11 @@ async def probe(
     file: Path | None = None,
     file_id: str | None = None,
     files: Sequence[Path] = (),
-    file_ids: Sequence[str] = (),
+    stored: Sequence[Stored] = (),
 ) -> tuple[int, str]:
     """Run one probe subprocess; return (peak bytes, its result: a file id or a path).
 
-    `files` / `file_ids` (several) move them all at once, for the scale case's clients; `file` /
+    `files` / `stored` (several) move them all at once, for the scale case's clients; `file` /
     `file_id` move one.
     """
     trace = ctx.workdir / f"memray-{client}-{op}.bin"
@@ -69,8 +73,10 @@ async def probe(
     ]
     for path in [*([file] if file is not None else []), *files]:
         args += ["--file", str(path)]
-    for one_id in [*([file_id] if file_id is not None else []), *file_ids]:
-        args += ["--file-id", one_id]
+    if file_id is not None:
+        args += ["--file-id", file_id]
+    for one in stored:
+        args += ["--file-id", one.id, "--sha256", one.sha256]
     process = await asyncio.create_subprocess_exec(
         *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )

@@ -23,7 +23,7 @@ from typing import Any
 import memray
 
 from harness._context import API_KEY
-from harness.cases._peers import DOWNLOADERS, UPLOADERS, open_peer
+from harness.cases._peers import DOWNLOADERS, UPLOADERS, Stored, open_peer
 from llmfiles.providers import ProviderSpec, provider_by_name
 
 __all__ = ["CLIENTS", "bench_spec", "main"]
@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--file-id", action="append", default=[], help="provider file id to download (scale clients: repeat)"
     )
+    parser.add_argument(
+        "--sha256", action="append", default=[], help="SHA-256 of each --file-id, in order (scale clients)"
+    )
     parser.add_argument("--dest", help="download directory")
     parser.add_argument("--max-bytes", type=int, default=0)
     parser.add_argument("--trace", required=True, help="memray capture file to write")
@@ -129,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"client={args.client!r} cannot {args.op}; use one of {CLIENTS[args.op]}")
     if (args.op == "upload" and not args.file) or (args.op == "download" and not args.file_id):
         parser.error(f"op={args.op!r} needs --file (upload) or --file-id (download)")
+    scale = args.client in (*UPLOADERS, *DOWNLOADERS)
+    if scale and args.op == "download" and len(args.sha256) != len(args.file_id):
+        parser.error("a scale client's download needs one --sha256 per --file-id")
     dest = Path(args.dest) if args.dest else Path(tempfile.mkdtemp(prefix="memprobe-"))
-    if args.client in (*UPLOADERS, *DOWNLOADERS):
+    if scale:
         return _scale(args, dest)
     upload, download = _clients(args, dest)
     # A service has made uploads before the one we measure: pools, executor threads (an 8 MB stack each,
@@ -165,7 +171,8 @@ def _scale(args: argparse.Namespace, dest: Path) -> int:
         async def transfer_all() -> list[object]:
             if args.op == "upload":
                 return list(await asyncio.gather(*(peer.upload(Path(p)) for p in args.file)))
-            return list(await asyncio.gather(*(peer.download(i, dest) for i in args.file_id)))
+            stored = [Stored(i, d) for i, d in zip(args.file_id, args.sha256, strict=True)]
+            return list(await asyncio.gather(*(peer.download(one, dest) for one in stored)))
 
         started = time.perf_counter()
         with memray.Tracker(args.trace, file_format=memray.FileFormat.AGGREGATED_ALLOCATIONS):

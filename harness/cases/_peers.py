@@ -16,7 +16,7 @@ import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import aiofiles.os
 import httpx
@@ -32,6 +32,7 @@ __all__ = [
     "UPLOADERS",
     "UVLOOP_SUFFIX",
     "Peer",
+    "Stored",
     "children_cpu_s",
     "open_peer",
 ]
@@ -44,6 +45,17 @@ _READ = 256 * 1024
 """Read size of httpx's streamed download (``aiter_bytes``)."""
 
 
+class Stored(NamedTuple):
+    """A file at the provider, as a download asks for it: its id and the SHA-256 of its bytes.
+
+    Ours checks every download against the hash (``expected_sha256``), so the curves measure it with
+    SHA-256 on, as its uploads are; the peers have no such check and ignore it.
+    """
+
+    id: str
+    sha256: str
+
+
 class Peer(Protocol):
     """One client, opened: what the scale case and the memory probe drive."""
 
@@ -51,8 +63,8 @@ class Peer(Protocol):
         """Upload `path`; return the provider's file id."""
         ...
 
-    async def download(self, file_id: str, dest: Path) -> int:
-        """Download `file_id` into directory `dest`; return the bytes written."""
+    async def download(self, stored: Stored, dest: Path) -> int:
+        """Download `stored` into directory `dest`; return the bytes written."""
         ...
 
 
@@ -63,8 +75,10 @@ class _Ours:
     async def upload(self, path: Path) -> str:
         return (await self._client.upload(path, purpose=PURPOSE)).file.id
 
-    async def download(self, file_id: str, dest: Path) -> int:
-        landed = await self._client.download(file_id, dest, filename=f"{file_id}.bin", overwrite=True)
+    async def download(self, stored: Stored, dest: Path) -> int:
+        landed = await self._client.download(
+            stored.id, dest, filename=f"{stored.id}.bin", overwrite=True, expected_sha256=stored.sha256
+        )
         return (await aiofiles.os.stat(landed)).st_size
 
     async def aclose(self) -> None:
@@ -83,7 +97,7 @@ class _OpenAI:
         with path.open("rb") as handle:
             return (await self._sdk.files.create(file=handle, purpose=PURPOSE)).id
 
-    async def download(self, file_id: str, dest: Path) -> int:
+    async def download(self, stored: Stored, dest: Path) -> int:
         raise NotImplementedError("the scale case downloads with ours, httpx and curl only")
 
     async def aclose(self) -> None:
@@ -104,11 +118,11 @@ class _Httpx:
         response.raise_for_status()
         return str(response.json()["id"])
 
-    async def download(self, file_id: str, dest: Path) -> int:
+    async def download(self, stored: Stored, dest: Path) -> int:
         written = 0
-        async with self._http.stream("GET", f"files/{file_id}/content") as response:
+        async with self._http.stream("GET", f"files/{stored.id}/content") as response:
             response.raise_for_status()
-            with (dest / f"{file_id}.bin").open("wb") as out:
+            with (dest / f"{stored.id}.bin").open("wb") as out:
                 async for chunk in response.aiter_bytes(_READ):
                     written += out.write(chunk)
         return written
@@ -138,7 +152,7 @@ class _Aiohttp:
                 response.raise_for_status()
                 return str((await response.json())["id"])
 
-    async def download(self, file_id: str, dest: Path) -> int:
+    async def download(self, stored: Stored, dest: Path) -> int:
         raise NotImplementedError("the scale case downloads with ours, httpx and curl only")
 
     async def aclose(self) -> None:
@@ -166,9 +180,9 @@ class _Curl:
         answer = await self._run("-F", f"file=@{path}", "-F", f"purpose={PURPOSE}", f"{self._base}/files")
         return str(json.loads(answer)["id"])
 
-    async def download(self, file_id: str, dest: Path) -> int:
-        target = dest / f"{file_id}.bin"
-        await self._run("-o", str(target), f"{self._base}/files/{file_id}/content")
+    async def download(self, stored: Stored, dest: Path) -> int:
+        target = dest / f"{stored.id}.bin"
+        await self._run("-o", str(target), f"{self._base}/files/{stored.id}/content")
         return target.stat().st_size
 
     async def aclose(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import importlib.util
 import shutil
 import statistics
@@ -34,7 +35,15 @@ from harness._context import MB, BenchContext
 from harness.cases._arms import base_url
 from harness.cases._memory import probe
 from harness.cases._order import mirrored
-from harness.cases._peers import DOWNLOADERS, OURS, UPLOADERS, UVLOOP_SUFFIX, children_cpu_s, open_peer
+from harness.cases._peers import (
+    DOWNLOADERS,
+    OURS,
+    UPLOADERS,
+    UVLOOP_SUFFIX,
+    Stored,
+    children_cpu_s,
+    open_peer,
+)
 from harness.cases._seams import REAL, Seams
 from harness.cases._stall import stalls_during
 from harness.report._series import ScalePoint
@@ -154,13 +163,13 @@ async def _level(
 
 
 async def _memory(
-    ctx: BenchContext, op: str, level: int, files: list[Path], ids: list[str]
+    ctx: BenchContext, op: str, level: int, files: list[Path], stored: list[Stored]
 ) -> list[ScalePoint]:
     """Peak memory per transfer in flight at `level`, ours and (full run) the peers, memray per process.
 
     Each upload probe starts from an empty store, as the curves' runs do: the full run's probes upload
     255 files per client over its levels, and four clients' worth would pass the provider's 1000-file
-    quota. Download probes read `ids`, so they run before any reset.
+    quota. Download probes read `stored`, so they run before any reset.
     """
     points = []
     limit = TransferSettings().max_concurrency
@@ -177,7 +186,7 @@ async def _memory(
                 provider="glm",
                 purpose="batch",
                 files=files[:level] if op == "upload" else (),
-                file_ids=ids[:level] if op == "download" else (),
+                stored=stored[:level] if op == "download" else (),
             )
         except RuntimeError as exc:
             if name == OURS:
@@ -206,14 +215,21 @@ async def measure_scale(ctx: BenchContext, *, seams: Seams = REAL) -> list[Measu
     await asyncio.to_thread(ctx.mock.reset)
     async with open_peer(OURS, base_url(ctx, "glm"), ours=seams.client) as ours:
         ids = list(await asyncio.gather(*(ours.upload(p) for p in files)))
+    digests = await asyncio.gather(*(asyncio.to_thread(_sha256_of, p) for p in files))
+    stored = [Stored(file_id, digest) for file_id, digest in zip(ids, digests, strict=True)]
     for level in levels:
-        points += await _level(ctx, "download", level, ids, warm, seams)
+        points += await _level(ctx, "download", level, stored, warm, seams)
     probed = levels if ctx.config.scale_memory_full else levels[-1:]
     for op in ("download", "upload"):  # downloads first: an upload probe resets the store `ids` live in
         for level in probed:
-            points += await _memory(ctx, op, level, files, ids)
+            points += await _memory(ctx, op, level, files, stored)
     ctx.data.scale += points
     return _verdicts(points, top)
+
+
+def _sha256_of(path: Path) -> str:
+    with path.open("rb") as source:
+        return hashlib.file_digest(source, "sha256").hexdigest()
 
 
 def _verdicts(points: list[ScalePoint], top: int) -> list[Measurement]:

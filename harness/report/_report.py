@@ -161,9 +161,10 @@ def _scale_section(data: Collected) -> list[str]:
         "the range (min-max) in brackets; wall is seconds per batch of N; CPU is this process's (curl: "
         "its processes') CPU seconds per GB moved; peak memory is memray's high-water mark in a fresh "
         "process divided by the transfers in flight at once. Timing figures move with the machine's load: "
-        "compare clients within one run, not across runs. The work differs by design: our uploads and "
-        "downloads hash every byte (SHA-256), and our downloads also fsync the file and its directory "
-        "and rename it into place; the peers' downloads write the body as it comes and stop there.",
+        "compare clients within one run, not across runs. The work differs by design: our uploads hash "
+        "every byte (SHA-256) and our downloads check every byte against that hash (`expected_sha256`), "
+        "then fsync the file and its directory and rename it into place; the peers' downloads write the "
+        "body as it comes and stop there.",
         "",
         "| op | N | client | p99 stall ms | max stall ms | wall s | CPU s/GB | peak MB/transfer | errors |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import re
@@ -191,7 +192,8 @@ class _Transfer:
                     f"download {self._file_id}: got {self.received} bytes but {what} said {expected}; "
                     "nothing was kept, try again"
                 )
-        digest = self._out.hasher.hexdigest()
+        hasher = self._out.hasher
+        digest = None if hasher is None else hasher.hexdigest()
         if self._expected_sha256 is not None and digest != self._expected_sha256:
             self._stale = self._hash_mismatch = True
             raise _CorruptBodyError(
@@ -227,7 +229,7 @@ async def download_to(
         fd, temp = await _create_temp_in_worker(dest_dir)
     except OSError as exc:
         raise unwritable(dest_dir, exc) from exc
-    out = BatchWriter(fd, settings.write_batch_size)
+    out = BatchWriter(fd, settings.write_batch_size, hashed=expected_sha256 is not None)
     try:
         try:
             transfer = _Transfer(
@@ -244,11 +246,11 @@ async def download_to(
                 temp=temp,
             )
             await _fetch(transfer, spec, settings, file_id)
-            await out.sync()
+            name = filename or transfer.disposition_name or metadata_name(spec, transfer.metadata) or file_id
+            place = functools.partial(_place, temp, dest_dir, sanitize_filename(name), overwrite)
+            return await out.finish(place)
         finally:
-            out.close(asyncio.get_running_loop())
-        name = filename or transfer.disposition_name or metadata_name(spec, transfer.metadata) or file_id
-        return await asyncio.to_thread(_place, temp, dest_dir, sanitize_filename(name), overwrite)
+            out.close(asyncio.get_running_loop())  # after a failure or cancellation; finish closed it
     except LLMFilesError:  # TransportError is also an OSError (ConnectionError): keep it as it is
         raise
     except OSError as exc:

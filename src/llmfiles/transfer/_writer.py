@@ -3,8 +3,10 @@
 A socket read hands over at most 64 KiB, and one hop to a worker thread costs the loop about 100 us of
 CPU (a future, a wake-up, the GIL changing hands twice). One hop per read (as ``aiofiles`` does) doubled
 a download's CPU per GB and halved its speed on loopback; one hop per batch of `write_batch_size` bytes takes
-that cost off. The SHA-256 runs in the same hop: ``hashlib`` lets go of the GIL for buffers over 2 KiB,
-so the loop goes on receiving while the worker hashes and writes.
+that cost off. The SHA-256, when there is one to check, runs in the same hop: ``hashlib`` lets go of the
+GIL for buffers over 2 KiB, so the loop goes on receiving while the worker hashes and writes. Without a
+hash to check the bytes are not hashed at all: nothing would read the digest, and it cost a quarter of a
+download's CPU.
 
 The batch is one buffer of `write_batch_size` bytes, allocated once and filled again after every
 write: a buffer that grew by appending (``bytearray +=``) now and then had to move while it grew, and
@@ -22,12 +24,17 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from llmfiles.transfer._steps import close_between_steps
+
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
 
 __all__ = ["BatchWriter"]
 
 _SMALLEST_BATCH = 4096
+_T = TypeVar("_T")
 
 
 class BatchWriter:
@@ -35,16 +42,23 @@ class BatchWriter:
 
     Every step on the descriptor runs in a worker under one lock, so an abandoned download (cancelled,
     failed) never closes it under a running write (`close_between_steps`).
+
+    Args:
+        fd: the file to append to, open for writing; the writer closes it.
+        batch_size: bytes gathered before one worker step writes them.
+        hashed: whether to keep a SHA-256 of the bytes written (`hasher`).
     """
 
-    def __init__(self, fd: int, batch_size: int) -> None:
+    def __init__(self, fd: int, batch_size: int, *, hashed: bool) -> None:
         self._fd: int | None = fd
         self._buffer: bytearray | None = None  # allocated by the first write
         self._batch_size = batch_size
         self._filled = 0
         self._lock = threading.Lock()
         self._written = 0
-        self.hasher = hashlib.sha256()
+        self._hashed = hashed
+        self.hasher: Hash | None = hashlib.sha256() if hashed else None
+        """SHA-256 of the bytes written so far (None when not `hashed`)."""
         self.received = 0
         """Bytes accepted so far: written, or waiting in the batch to be."""
 
@@ -77,16 +91,21 @@ class BatchWriter:
             await asyncio.to_thread(self._locked, self._append, self._filled)
             self._filled = 0
 
-    async def sync(self) -> None:
-        """Write the rest and force the data to the disk, in one hop."""
-        await asyncio.to_thread(self._locked, self._append_and_sync, self._filled)
+    async def finish(self, then: Callable[[], _T]) -> _T:
+        """Write the rest, force the data to the disk, close the file, then run `then`: one worker step.
+
+        `then` is the rename into place; sharing the step saves each download a hop to a worker, which
+        with 150 small downloads at once is loop time every other download waits for.
+        """
+        result = await asyncio.to_thread(self._finish, self._filled, then)
         self._filled = 0
+        return result
 
     async def restart(self) -> None:
         """Drop everything accepted so far: the next byte accepted is the file's first."""
         self._filled = 0
         self.received = 0
-        self.hasher = hashlib.sha256()
+        self.hasher = hashlib.sha256() if self._hashed else None
         await asyncio.to_thread(self._locked, self._truncate)
 
     def close(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -110,17 +129,24 @@ class BatchWriter:
             done = os.pwrite(fd, view, self._written)
             self._written += done
             view = view[done:]
-        self.hasher.update(batch)
+        if self.hasher is not None:
+            self.hasher.update(batch)
 
-    def _append_and_sync(self, fd: int, length: int) -> None:
+    def _finish(self, length: int, then: Callable[[], _T]) -> _T:
+        self._locked(self._append_sync_close, length)
+        return then()
+
+    def _append_sync_close(self, fd: int, length: int) -> None:
         self._append(fd, length)
         os.fsync(fd)
+        self._close()
 
     def _truncate(self, fd: int) -> None:
         os.ftruncate(fd, 0)
         self._written = 0
 
     def _close(self) -> None:
+        self._buffer = None  # under the lock: no write uses it; the rename need not wait with it alive
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)

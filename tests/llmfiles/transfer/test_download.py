@@ -1,5 +1,6 @@
 """Download resume decisions against a scripted transport (httpx.MockTransport: no sockets)."""
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import httpx
 import pytest
 
 from llmfiles import GLM, IntegrityError, TransferIncompleteError
-from llmfiles.transfer import AsyncFilesClient, TransferSettings
+from llmfiles.transfer import AsyncFilesClient, TransferSettings, _writer
 
 BASE = "https://glm.test/api/paas/v4"
 DATA = bytes(range(256)) * 40
@@ -127,11 +128,38 @@ async def test_a_corrupt_body_is_retried_then_reported(
     dest: Path, settings: Callable[..., TransferSettings]
 ) -> None:
     bad: Callable[[httpx.Request], httpx.Response] = lambda _r: httpx.Response(200, content=b"x" * len(DATA))  # noqa: E731
-    path, seen = await run(
-        [bad, whole], dest, settings, expected_sha256=__import__("hashlib").sha256(DATA).hexdigest()
-    )
+    path, seen = await run([bad, whole], dest, settings, expected_sha256=hashlib.sha256(DATA).hexdigest())
     assert path.read_bytes() == DATA
     assert len(seen) == 2
     with pytest.raises(IntegrityError, match="differs from expected_sha256"):
         await run([bad] * 4, dest, settings, expected_sha256="ab" * 32)
     assert [p.name for p in dest.iterdir()] == ["d.bin"]
+
+
+async def test_only_a_download_with_a_hash_to_check_hashes_its_bytes(
+    dest: Path, settings: Callable[..., TransferSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing reads the digest of an unchecked download, so none is computed."""
+
+    hashed: list[int] = []
+    real_sha256 = hashlib.sha256
+
+    class Counting:
+        def __init__(self) -> None:
+            self._inner = real_sha256()
+
+        def update(self, data: memoryview) -> None:
+            hashed.append(len(data))
+            self._inner.update(data)
+
+        def hexdigest(self) -> str:
+            return self._inner.hexdigest()
+
+    monkeypatch.setattr(_writer.hashlib, "sha256", Counting)
+    path, _ = await run([whole], dest, settings, overwrite=True)
+    assert path.read_bytes() == DATA
+    assert hashed == []
+    expected = real_sha256(DATA).hexdigest()
+    path, _ = await run([whole], dest, settings, overwrite=True, expected_sha256=expected)
+    assert path.read_bytes() == DATA
+    assert sum(hashed) == len(DATA)
