@@ -38,6 +38,7 @@ from llmfiles.transfer._reconcile import KeyedLocks, candidates, in_flight, sett
 from llmfiles.transfer._responses import file_object, file_page, json_body
 from llmfiles.transfer._settings import TransferSettings
 from llmfiles.transfer._singleflight import SingleFlight
+from llmfiles.transfer._transport import LargeReadTransport
 from llmfiles.transfer._urls import base_url_for
 
 _GLM_PAGE_SIZE = 100
@@ -98,12 +99,17 @@ class AsyncFilesClient:
         self.provider = provider
         self.settings = settings or TransferSettings()
         self.base_url = base_url_for(provider, base_url)
+        limits = self.settings.httpx_limits()
+        # A mount, not `transport=`: httpx drops the environment's proxies when given a transport,
+        # while a proxy's mount outranks "all://" and still wins for the URLs it covers.
+        mounts = None if transport else {"all://": LargeReadTransport(verify=_tls_context(), limits=limits)}
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
             headers=with_auth(default_headers, api_key),
             timeout=self.settings.httpx_timeout(),
-            limits=self.settings.httpx_limits(),
+            limits=limits,
             transport=transport,
+            mounts=mounts,
             verify=_tls_context(),
         )
         self._downloads: SingleFlight[Path] = SingleFlight()

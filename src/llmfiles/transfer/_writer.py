@@ -1,12 +1,12 @@
-"""The file side of one download: received bytes gathered into batches, written and hashed in a worker.
+"""The file side of one download: received bytes gathered into batches, written (and hashed) in a worker.
 
-A socket read hands over at most 64 KiB, and one hop to a worker thread costs the loop about 100 us of
-CPU (a future, a wake-up, the GIL changing hands twice). One hop per read (as ``aiofiles`` does) doubled
-a download's CPU per GB and halved its speed on loopback; one hop per batch of `write_batch_size` bytes takes
-that cost off. The SHA-256, when there is one to check, runs in the same hop: ``hashlib`` lets go of the
-GIL for buffers over 2 KiB, so the loop goes on receiving while the worker hashes and writes. Without a
-hash to check the bytes are not hashed at all: nothing would read the digest, and it cost a quarter of a
-download's CPU.
+A socket read hands over at most 128 KiB (`_transport`), and one hop to a worker thread costs the loop
+about 100 us of CPU (a future, a wake-up, the GIL changing hands twice). One hop per read (as
+``aiofiles`` does) doubled a download's CPU per GB and halved its speed on loopback; one hop per batch of
+`write_batch_size` bytes takes that cost off. The SHA-256, when there is one to check, runs in the same
+hop: ``hashlib`` lets go of the GIL for buffers over 2 KiB, so the loop goes on receiving while the
+worker hashes and writes. Without a hash to check the bytes are not hashed at all: nothing would read
+the digest, and it cost a quarter of a download's CPU.
 
 The batch is one buffer of `write_batch_size` bytes, allocated once and filled again after every
 write: a buffer that grew by appending (``bytearray +=``) now and then had to move while it grew, and
