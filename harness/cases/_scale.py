@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hashlib
 import importlib.util
 import shutil
 import statistics
@@ -49,7 +48,7 @@ from harness.cases._stall import stalls_during
 from harness.report._series import ScalePoint
 from harness.report._verdict import Measurement
 from llmfiles.observe import percentile
-from llmfiles.transfer import AsyncFilesClient, TransferSettings
+from llmfiles.transfer import AsyncFilesClient, TransferSettings, file_sha256
 
 __all__ = ["clients_for", "measure_scale"]
 
@@ -215,7 +214,8 @@ async def measure_scale(ctx: BenchContext, *, seams: Seams = REAL) -> list[Measu
     await asyncio.to_thread(ctx.mock.reset)
     async with open_peer(OURS, base_url(ctx, "glm"), ours=seams.client) as ours:
         ids = list(await asyncio.gather(*(ours.upload(p) for p in files)))
-    digests = await asyncio.gather(*(asyncio.to_thread(_sha256_of, p) for p in files))
+    chunk = TransferSettings().chunk_size
+    digests = await asyncio.gather(*(asyncio.to_thread(file_sha256, p, chunk) for p in files))
     stored = [Stored(file_id, digest) for file_id, digest in zip(ids, digests, strict=True)]
     for level in levels:
         points += await _level(ctx, "download", level, stored, warm, seams)
@@ -225,11 +225,6 @@ async def measure_scale(ctx: BenchContext, *, seams: Seams = REAL) -> list[Measu
             points += await _memory(ctx, op, level, files, stored)
     ctx.data.scale += points
     return _verdicts(points, top)
-
-
-def _sha256_of(path: Path) -> str:
-    with path.open("rb") as source:
-        return hashlib.file_digest(source, "sha256").hexdigest()
 
 
 def _verdicts(points: list[ScalePoint], top: int) -> list[Measurement]:

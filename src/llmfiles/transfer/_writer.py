@@ -56,7 +56,6 @@ class BatchWriter:
         self._filled = 0
         self._lock = threading.Lock()
         self._written = 0
-        self._hashed = hashed
         self.hasher: Hash | None = hashlib.sha256() if hashed else None
         """SHA-256 of the bytes written so far (None when not `hashed`)."""
         self.received = 0
@@ -105,7 +104,7 @@ class BatchWriter:
         """Drop everything accepted so far: the next byte accepted is the file's first."""
         self._filled = 0
         self.received = 0
-        self.hasher = hashlib.sha256() if self._hashed else None
+        self.hasher = None if self.hasher is None else hashlib.sha256()
         await asyncio.to_thread(self._locked, self._truncate)
 
     def close(self, loop: asyncio.AbstractEventLoop) -> None:
